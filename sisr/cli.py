@@ -1,0 +1,56 @@
+"""Command-line plumbing shared by `sisr.train` and `sisr.eval`: user errors become one line, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sisr.errors import SISRError
+
+USER_ERRORS = (SISRError, OmegaConfBaseException)
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user-facing cause of `exc` (a SISRError or a config error), following Hydra's instantiate wrapping."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, USER_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def run_reporting_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """Run `task(cfg)`; a user error prints `error: <sentence>` on stderr and exits with status 2."""
+    try:
+        return task(cfg)
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's to fix
+        cause = user_error(exc)
+        if cause is None:
+            raise
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if isinstance(cause, OmegaConfBaseException):
+            key = getattr(cause, "full_key", None)
+            message = f"config key '{key}': {message}" if key else message
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain containers, for checkpoints and results files."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` as indented JSON, atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,155 @@
+"""Score a checkpoint or a baseline with the papers' protocol: `python -m sisr.eval ckpt_path=... ` or `model=bicubic`.
+
+Writes `results.json` (one entry per set: psnr, ssim, psnr_rgb, count), `per_set.csv` and `per_image.csv` to the
+run folder and prints a table. `evaluate(cfg)` is the plain function tests call; `main` is the Hydra wrapper.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from sisr.cli import run_reporting_user_errors, to_container, write_json
+from sisr.errors import SISRError
+from sisr.lit.base import METRIC_NAMES, SRModule
+from sisr.provenance import count_parameters, git_commit, machine_name
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by `sisr.train`, with a clear error when it is missing or not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise SISRError(f"checkpoint {path} does not exist; pass ckpt_path=<run>/checkpoints/<file>.ckpt.")
+    try:
+        # Our own checkpoints hold Lightning's loop state next to the weights, which needs full unpickling.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line report
+        raise SISRError(f"checkpoint {path} cannot be read ({type(exc).__name__}); it may be truncated.") from exc
+    if "sisr_config" not in checkpoint or "state_dict" not in checkpoint:
+        raise SISRError(f"checkpoint {path} was not written by sisr.train (no saved config); retrain or re-export it.")
+    return checkpoint
+
+
+def generator_state(state_dict: dict[str, torch.Tensor], use_ema: bool) -> dict[str, torch.Tensor]:
+    """The generator's weights from a LightningModule state dict, from the EMA copy when asked and present."""
+    ema_prefix, plain_prefix = "ema.module.", "generator."
+    has_ema = any(key.startswith(ema_prefix) for key in state_dict)
+    prefix = ema_prefix if use_ema and has_ema else plain_prefix
+    return {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+
+
+def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the generator of a sisr checkpoint from the config saved inside it, and load its weights.
+
+    Args:
+        path: checkpoint written by `sisr.train`.
+        use_ema: prefer the EMA weights when the run kept them.
+
+    Returns:
+        The generator in eval mode and the run's resolved config.
+    """
+    checkpoint = load_checkpoint(path)
+    config = checkpoint["sisr_config"]
+    generator = instantiate(config["model"]["generator"])
+    generator.load_state_dict(generator_state(checkpoint["state_dict"], use_ema))
+    return generator.eval(), config
+
+
+def resolve_scale(cfg: DictConfig, checkpoint_config: dict[str, Any] | None) -> int:
+    """The evaluation scale: the checkpoint's, or data.scale for baselines; a conflict is an error."""
+    requested = cfg.data.get("scale")
+    if checkpoint_config is None:
+        if requested is None:
+            raise SISRError("data.scale is not set; evaluating a baseline needs it, e.g. data.scale=4.")
+        return int(requested)
+    trained = int(checkpoint_config["data"]["scale"])
+    if requested is not None and int(requested) != trained:
+        raise SISRError(f"the checkpoint was trained at x{trained} but data.scale={requested}; drop the override.")
+    return trained
+
+
+def write_tables(output_dir: Path, per_set: dict[str, dict[str, float]], per_image: list[dict[str, Any]]) -> None:
+    """Write per-set and per-image CSV files."""
+    with open(output_dir / "per_set.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["set", *METRIC_NAMES, "count"])
+        writer.writeheader()
+        for set_name, values in per_set.items():
+            writer.writerow({"set": set_name, **values})
+    with open(output_dir / "per_image.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["set", "image", *METRIC_NAMES])
+        writer.writeheader()
+        writer.writerows(per_image)
+
+
+def format_table(per_set: dict[str, dict[str, float]], scale: int) -> str:
+    """A plain-text table of the per-set results."""
+    lines = [f"{'set':<10} {'scale':>5} {'images':>6} {'PSNR-Y':>8} {'SSIM-Y':>8} {'PSNR-RGB':>9}"]
+    for name, v in per_set.items():
+        lines.append(f"{name:<10} {'x' + str(scale):>5} {v['count']:>6} {v['psnr']:>8.2f} {v['ssim']:>8.4f} {v['psnr_rgb']:>9.2f}")
+    return "\n".join(lines)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate `cfg.ckpt_path` (or the baseline `cfg.model`) on `cfg.data.test_sets`; return the results dict."""
+    checkpoint_config = None
+    if cfg.get("ckpt_path"):
+        generator, checkpoint_config = load_generator(cfg.ckpt_path, use_ema=cfg.use_ema)
+    scale = resolve_scale(cfg, checkpoint_config)
+    if checkpoint_config is None:
+        cfg.data.scale = scale
+        generator = instantiate(cfg.model.generator)
+        if count_parameters(generator):
+            raise SISRError(f"model={type(generator).__name__} has learned weights; pass ckpt_path=<checkpoint>.")
+    datamodule = instantiate(cfg.data, scale=scale, train=None, val_sets=[])
+    module = SRModule(
+        generator, scale, self_ensemble=cfg.self_ensemble, tile_size=cfg.tile_size, tile_overlap=cfg.tile_overlap
+    )
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[], enable_model_summary=False
+    )
+    trainer.test(module, datamodule=datamodule, verbose=False)
+
+    per_set: dict[str, dict[str, float]] = {}
+    per_image: list[dict[str, Any]] = []
+    for set_name, metric in module.test_metrics.items():
+        values = metric.compute()
+        per_set[set_name] = {key: float(values[key]) for key in METRIC_NAMES} | {"count": int(values["count"])}
+        for image_name, row in zip(module.test_image_names[set_name], metric.per_image()):
+            per_image.append({"set": set_name, "image": image_name, **{k: float(row[k]) for k in METRIC_NAMES}})
+
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_tables(output_dir, per_set, per_image)
+    results = {
+        "model": type(generator).__name__,
+        "checkpoint": str(cfg.ckpt_path) if cfg.get("ckpt_path") else None,
+        "scale": scale,
+        "self_ensemble": bool(cfg.self_ensemble),
+        "parameters": count_parameters(generator),
+        "machine": machine_name(module.device),
+        "git_commit": git_commit(cfg.paths.root_dir),
+        "config": to_container(cfg.data),
+        "sets": per_set,
+    }
+    write_json(output_dir / "results.json", results)
+    print(format_table(per_set, scale))
+    print(f"\nResults: {output_dir / 'results.json'} (per_set.csv, per_image.csv beside it)")
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    run_reporting_user_errors(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Evaluation behaviour shared by every SR LightningModule: per-set protocol metrics, EMA weights, config in checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from sisr.errors import SISRError
+from sisr.inference import super_resolve
+from sisr.metrics import SRMetrics
+
+METRIC_NAMES = ("psnr", "ssim", "psnr_rgb")
+
+
+class NonFiniteLossError(SISRError):
+    """A loss term became NaN or infinite; training stops before anything is written."""
+
+
+class SRModule(pl.LightningModule):
+    """A generator plus the validation and test loops every SR model shares.
+
+    Validation and test batches come one image at a time from one dataloader per benchmark set; metrics are
+    logged as `val/<set>/<metric>` and `test/<set>/<metric>`, plus `val/psnr`, the mean PSNR over the validation
+    sets, for checkpoint selection.
+
+    Args:
+        generator: the SR network (LR in [0, 1] -> SR).
+        scale: the upscaling factor; also the border cropped before scoring.
+        ema_decay: keep an exponential moving average of the generator with this decay and use it for
+            validation, test and export; None disables it.
+        self_ensemble: evaluate with the x8 flip/rotation ensemble.
+        tile_size: LR tile side for tiled evaluation of large images; None evaluates whole images.
+        tile_overlap: LR context pixels around each tile.
+    """
+
+    # Lightning's global_step counts optimizer steps; training budgets in sisr are counted in batches.
+    optimizer_steps_per_batch: int = 1
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        scale: int,
+        ema_decay: float | None = None,
+        self_ensemble: bool = False,
+        tile_size: int | None = None,
+        tile_overlap: int = 16,
+    ) -> None:
+        super().__init__()
+        self.generator = generator
+        self.scale = scale
+        self.self_ensemble = self_ensemble
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.ema: AveragedModel | None = None
+        if ema_decay is not None:
+            if not 0.0 < ema_decay < 1.0:
+                raise SISRError(f"model.ema_decay must be in (0, 1), got {ema_decay}; use e.g. 0.999 or null.")
+            self.ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.val_metrics = nn.ModuleDict()
+        self.test_metrics = nn.ModuleDict()
+        self.test_image_names: dict[str, list[str]] = {}
+        self.run_config: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------------------------- inference
+    @property
+    def inference_generator(self) -> nn.Module:
+        """The weights used for validation, test and export: the EMA copy when enabled."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def forward(self, lr: Tensor) -> Tensor:
+        return super_resolve(
+            self.inference_generator,
+            lr,
+            self.scale,
+            ensemble=self.self_ensemble,
+            tile_size=self.tile_size,
+            tile_overlap=self.tile_overlap,
+        )
+
+    def update_ema(self) -> None:
+        """Fold the current generator weights into the EMA copy (call after each generator step)."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.generator)
+
+    def check_finite(self, **terms: Tensor) -> None:
+        """Stop with a clear message if any named loss term is NaN or infinite."""
+        for name, value in terms.items():
+            if not torch.isfinite(value).all():
+                raise NonFiniteLossError(
+                    f"loss term '{name}' became {value.item()} at batch {self.trainer.global_step // self.optimizer_steps_per_batch}; "
+                    "nothing was saved from this step, the last checkpoint is intact; "
+                    "lower the learning rate or set trainer.gradient_clip_val."
+                )
+
+    # ----------------------------------------------------------------------------------------------- metrics
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None:
+            return
+        for names, metrics in (
+            (getattr(datamodule, "val_set_names", []), self.val_metrics),
+            (getattr(datamodule, "test_set_names", []), self.test_metrics),
+        ):
+            for name in names:
+                if name not in metrics:
+                    metrics[name] = SRMetrics(crop_border=self.scale).to(self.device)
+
+    def _set_name(self, stage: str, dataloader_idx: int) -> str:
+        attribute = "val_set_names" if stage == "val" else "test_set_names"
+        return getattr(self.trainer.datamodule, attribute)[dataloader_idx]
+
+    def _score_batch(self, stage: str, batch: dict[str, Any], dataloader_idx: int) -> None:
+        set_name = self._set_name(stage, dataloader_idx)
+        metrics = (self.val_metrics if stage == "val" else self.test_metrics)[set_name]
+        if stage == "test":
+            self.test_image_names.setdefault(set_name, []).extend(batch["name"])
+        sr = self(batch["lr"])
+        metrics.update(sr, batch["hr"], is_gray=batch.get("is_gray"))
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._score_batch("val", batch, dataloader_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._score_batch("test", batch, dataloader_idx)
+
+    def _log_metrics(self, stage: str, metrics: nn.ModuleDict) -> dict[str, float]:
+        results: dict[str, float] = {}
+        for set_name, metric in metrics.items():
+            if not metric.update_called:
+                continue
+            values = metric.compute()
+            for key in METRIC_NAMES:
+                results[f"{stage}/{set_name}/{key}"] = float(values[key])
+        if stage == "val" and results:
+            psnrs = [value for key, value in results.items() if key.endswith("/psnr")]
+            results["val/psnr"] = sum(psnrs) / len(psnrs)
+        if results:
+            self.log_dict(results, sync_dist=False, add_dataloader_idx=False)
+        return results
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+        for metric in self.val_metrics.values():
+            metric.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    # ----------------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["sisr_config"] = self.run_config

@@ -1,0 +1,69 @@
+"""Pixel-loss training (L1 or MSE): SRCNN, SRResNet and the PSNR-oriented RRDBNet."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from sisr.errors import SISRError
+from sisr.lit.base import SRModule
+
+OptimizerFactory = Callable[..., Optimizer]
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+class PixelSRModule(SRModule):
+    """Train a generator on a pixel loss; one optimizer step per batch.
+
+    Args:
+        generator: the SR network.
+        scale: the upscaling factor.
+        loss: pixel loss module, called as `loss(sr, hr)`; None for models that are evaluated only (bicubic).
+        optimizer: partial optimizer, called with the generator's parameters.
+        scheduler: partial LR scheduler, called with the optimizer; stepped every batch.
+        **kwargs: passed to `SRModule` (ema_decay, self_ensemble, tile_size, tile_overlap).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        scale: int,
+        loss: nn.Module | None = None,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(generator, scale, **kwargs)
+        self.save_hyperparameters(ignore=["generator", "loss", "optimizer", "scheduler"])
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        if self.loss is None:
+            raise SISRError("this model has no loss to train (model.loss is null); it can only be evaluated.")
+        sr = self.generator(batch["lr"])
+        loss = self.loss(sr, batch["hr"])
+        self.check_finite(pixel=loss)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["lr"].shape[0])
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.update_ema()
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None or not any(p.requires_grad for p in self.generator.parameters()):
+            raise SISRError(
+                f"{type(self.generator).__name__} has nothing to train (no optimizer or no parameters); "
+                "use sisr.eval for baselines such as model=bicubic."
+            )
+        optimizer = self.optimizer_factory(self.generator.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"},
+        }

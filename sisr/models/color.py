@@ -1,0 +1,42 @@
+"""RGB <-> YCbCr (ITU-R BT.601, studio range 16-235 / 16-240) for [0, 1] tensors, as MATLAB's rgb2ycbcr."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# BT.601 studio-range matrix for RGB in [0, 255]; rows give Y, Cb, Cr, divided by 255 because the
+# output lies in [0, 1] too: Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 in 0..255 units.
+_RGB_TO_YCBCR = torch.tensor(
+    [
+        [65.481, 128.553, 24.966],
+        [-37.797, -74.203, 112.0],
+        [112.0, -93.786, -18.214],
+    ],
+    dtype=torch.float64,
+) / 255.0
+_YCBCR_OFFSET = torch.tensor([16.0, 128.0, 128.0], dtype=torch.float64) / 255.0  # black level, zero chroma
+_YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
+
+
+def _apply(matrix: Tensor, img: Tensor) -> Tensor:
+    """Multiply the channel dimension (-3) of ``img`` by ``matrix``."""
+    return torch.einsum("ij,...jhw->...ihw", matrix.to(img), img)
+
+
+def rgb_to_ycbcr(img: Tensor) -> Tensor:
+    """RGB in [0, 1], shape (..., 3, H, W) -> BT.601 YCbCr in [0, 1] (Y in 16/255..235/255).
+
+    Args:
+        img: RGB image(s) with channels at dimension -3.
+    """
+    return _apply(_RGB_TO_YCBCR, img) + _YCBCR_OFFSET.to(img)[:, None, None]
+
+
+def ycbcr_to_rgb(img: Tensor) -> Tensor:
+    """Inverse of :func:`rgb_to_ycbcr`; the result is not clamped.
+
+    Args:
+        img: BT.601 YCbCr image(s) in [0, 1] with channels at dimension -3.
+    """
+    return _apply(_YCBCR_TO_RGB, img - _YCBCR_OFFSET.to(img)[:, None, None])

@@ -1,0 +1,115 @@
+"""Train an SR model: `python -m sisr.train model=<srcnn|srresnet|rrdb|srgan|esrgan> data=<div2k|shared|sample>`.
+
+`train(cfg)` is a plain function (tests call it with a composed config); `main` is the thin Hydra wrapper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from sisr.cli import run_reporting_user_errors, to_container, write_json
+from sisr.errors import SISRError
+from sisr.lit.base import SRModule
+from sisr.provenance import config_hash, count_parameters, git_commit, machine_name
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a config group that maps names to objects (callbacks, loggers)."""
+    return [instantiate(entry) for entry in (group or {}).values() if entry is not None and "_target_" in entry]
+
+
+def hydra_choices() -> dict[str, str]:
+    """The config-group choices of this run (model=..., data=...), when run under Hydra."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if v is not None and "hydra" not in k}
+
+
+def build_trainer(cfg: DictConfig, model: SRModule, callbacks: list[Any], loggers: list[Any]) -> pl.Trainer:
+    """The Trainer of `cfg.trainer`, with its batch budget converted to optimizer steps for this model."""
+    steps_per_batch = model.optimizer_steps_per_batch
+    max_steps = cfg.trainer.get("max_steps", -1)
+    overrides: dict[str, Any] = {}
+    if max_steps and max_steps > 0 and steps_per_batch != 1:
+        overrides["max_steps"] = max_steps * steps_per_batch
+        log.info("%d batches = %d optimizer steps (%d per batch)", max_steps, max_steps * steps_per_batch, steps_per_batch)
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, validate and (optionally) test the model described by `cfg`; return the run summary.
+
+    The summary is also written to `<output_dir>/metrics.json`; checkpoints go to `<output_dir>/checkpoints/`.
+    """
+    pl.seed_everything(cfg.seed, workers=True)
+    resolved = to_container(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule = instantiate(cfg.data)
+    model: SRModule = instantiate(cfg.model)
+    if not isinstance(model, SRModule):
+        raise SISRError(f"model._target_ must build an sisr.lit SRModule, got {type(model).__name__}.")
+    model.run_config = resolved
+    trainer = build_trainer(cfg, model, instantiate_all(cfg.get("callbacks")), instantiate_all(cfg.get("logger")))
+
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    train_seconds = time.perf_counter() - started
+    val_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+
+    checkpoint = trainer.checkpoint_callback
+    best = getattr(checkpoint, "best_model_path", "") or None
+    last = getattr(checkpoint, "last_model_path", "") or None
+    test_metrics: dict[str, float] = {}
+    if cfg.get("test_after_fit") and datamodule.test_set_names and not trainer.fast_dev_run:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+
+    summary = {
+        "choices": hydra_choices(),
+        "config_hash": config_hash(resolved),
+        "git_commit": git_commit(cfg.paths.root_dir),
+        "seed": cfg.seed,
+        "scale": cfg.data.scale,
+        "train_set": cfg.data.train,
+        "batches": trainer.global_step // model.optimizer_steps_per_batch,
+        "global_step": trainer.global_step,
+        "train_seconds": train_seconds,
+        "machine": machine_name(model.device),
+        "parameters": count_parameters(model.generator),
+        "val": val_metrics,
+        "test": test_metrics,
+        "best_checkpoint": best,
+        "last_checkpoint": last,
+    }
+    write_json(output_dir / "metrics.json", summary)
+    print(f"\nRun folder: {output_dir}")
+    if best or last:
+        print(f"Checkpoints: {Path(best or last).parent}")
+    print(f"Metrics: {output_dir / 'metrics.json'} (CSV and TensorBoard logs beside it)")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the mean validation PSNR (for sweepers)."""
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+    summary = run_reporting_user_errors(train, cfg)
+    return summary["val"].get("val/psnr")
+
+
+if __name__ == "__main__":
+    main()
