@@ -79,7 +79,7 @@ def resolve_scale(cfg: DictConfig, checkpoint_config: dict[str, Any] | None) -> 
 def write_tables(output_dir: Path, per_set: dict[str, dict[str, float]], per_image: list[dict[str, Any]]) -> None:
     """Write per-set and per-image CSV files."""
     with open(output_dir / "per_set.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["set", *METRIC_NAMES, "count"])
+        writer = csv.DictWriter(handle, fieldnames=["set", *METRIC_NAMES, "lpips", "count"])
         writer.writeheader()
         for set_name, values in per_set.items():
             writer.writerow({"set": set_name, **values})
@@ -108,9 +108,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         generator = instantiate(cfg.model.generator)
         if count_parameters(generator):
             raise SISRError(f"model={type(generator).__name__} has learned weights; pass ckpt_path=<checkpoint>.")
-    datamodule = instantiate(cfg.data, scale=scale, train=None, val_sets=[])
+    datamodule = instantiate(cfg.data, scale=scale, train=None, val_sets=[], _convert_="all")
     module = SRModule(
-        generator, scale, self_ensemble=cfg.self_ensemble, tile_size=cfg.tile_size, tile_overlap=cfg.tile_overlap
+        generator,
+        scale,
+        self_ensemble=cfg.self_ensemble,
+        tile_size=cfg.tile_size,
+        tile_overlap=cfg.tile_overlap,
+        max_pixels=cfg.max_pixels,
+        lpips=cfg.lpips,
     )
     trainer: pl.Trainer = instantiate(
         cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[], enable_model_summary=False
@@ -122,6 +128,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for set_name, metric in module.test_metrics.items():
         values = metric.compute()
         per_set[set_name] = {key: float(values[key]) for key in METRIC_NAMES} | {"count": int(values["count"])}
+        lpips = module.test_lpips[set_name].compute() if set_name in module.test_lpips else None
+        per_set[set_name]["lpips"] = None if lpips is None else float(lpips)
         for image_name, row in zip(module.test_image_names[set_name], metric.per_image()):
             per_image.append({"set": set_name, "image": image_name, **{k: float(row[k]) for k in METRIC_NAMES}})
 
@@ -138,9 +146,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "git_commit": git_commit(cfg.paths.root_dir),
         "config": to_container(cfg.data),
         "sets": per_set,
+        "notes": [module.lpips_note] if module.lpips_note else [],
     }
     write_json(output_dir / "results.json", results)
     print(format_table(per_set, scale))
+    if module.lpips_note:
+        print(module.lpips_note)
     print(f"\nResults: {output_dir / 'results.json'} (per_set.csv, per_image.csv beside it)")
     return results
 

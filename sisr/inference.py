@@ -6,6 +6,7 @@ Self-ensemble (the "+" models of EDSR, Lim et al. 2017) averages the model's out
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -84,6 +85,7 @@ def super_resolve(
     ensemble: bool = False,
     tile_size: int | None = None,
     tile_overlap: int = 16,
+    max_pixels: int | None = None,
 ) -> Tensor:
     """Super-resolve `lr` with optional self-ensemble and tiling; the one entry point validation and eval use.
 
@@ -94,8 +96,12 @@ def super_resolve(
         ensemble: average over the x8 flips and rotations.
         tile_size: LR tile side for tiled inference; None runs the whole image at once.
         tile_overlap: LR context pixels around each tile.
+        max_pixels: when `tile_size` is None and the LR image has more pixels than this, tile it automatically
+            with square tiles of this area.
     """
     forward: SRFunction = model
+    if not tile_size and max_pixels and lr.shape[-2] * lr.shape[-1] > max_pixels:
+        tile_size = math.isqrt(max_pixels)
     if tile_size:
         forward = lambda x: tiled_forward(model, x, scale, tile_size, tile_overlap)  # noqa: E731
     return self_ensemble(forward, lr) if ensemble else forward(lr)

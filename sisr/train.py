@@ -57,7 +57,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resolved = to_container(cfg)
     output_dir = Path(cfg.paths.output_dir)
 
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, _convert_="all")
     model: SRModule = instantiate(cfg.model)
     if not isinstance(model, SRModule):
         raise SISRError(f"model._target_ must build an sisr.lit SRModule, got {type(model).__name__}.")
@@ -107,7 +107,12 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the mean validation PSNR (for sweepers)."""
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
-    summary = run_reporting_user_errors(train, cfg)
+    if cfg.get("pretrain"):  # two-stage experiments (srgan_x4, esrgan_x4): PSNR pre-training, then the GAN
+        from sisr.stages import run_stages  # imported here: sisr.stages builds on train()
+
+        summary = run_reporting_user_errors(run_stages, cfg)["stage2"]
+    else:
+        summary = run_reporting_user_errors(train, cfg)
     return summary["val"].get("val/psnr")
 
 

@@ -92,7 +92,7 @@ def compose_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SISR_CACHE_DIR", str(tmp_path / ".cache"))
     monkeypatch.setenv("SISR_DATA_DIR", str(locate_shared_data()))
 
-    def _compose(overrides: list[str], config_name: str = "train"):
-        return compose_config(config_name, overrides, tmp_path / "run")
+    def _compose(overrides: list[str], config_name: str = "train", run: str = "run"):
+        return compose_config(config_name, overrides, tmp_path / run)
 
     return _compose

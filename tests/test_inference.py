@@ -81,3 +81,19 @@ def test_super_resolve_combines_tiling_and_ensemble() -> None:
 def test_tile_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="tile_size"):
         tiled_forward(Bicubic(scale=2), torch.rand(1, 3, 8, 8), 2, tile_size=0)
+
+
+def test_large_images_are_tiled_automatically() -> None:
+    shapes: list[tuple[int, int]] = []
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(x.shape[-2:]))
+        return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    lr = torch.rand(1, 3, 50, 50)
+    out = super_resolve(model, lr, 2, max_pixels=400, tile_overlap=2)
+    assert torch.equal(out, lr.repeat_interleave(2, -1).repeat_interleave(2, -2))
+    assert max(h * w for h, w in shapes) <= (20 + 4) ** 2
+    shapes.clear()
+    super_resolve(model, lr, 2, max_pixels=50 * 50)
+    assert shapes == [(50, 50)]

@@ -11,6 +11,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sisr.errors import SISRError
 from sisr.inference import super_resolve
+from sisr.lpips import build_lpips, lpips_unavailable_reason
 from sisr.metrics import SRMetrics
 
 METRIC_NAMES = ("psnr", "ssim", "psnr_rgb")
@@ -35,6 +36,8 @@ class SRModule(pl.LightningModule):
         self_ensemble: evaluate with the x8 flip/rotation ensemble.
         tile_size: LR tile side for tiled evaluation of large images; None evaluates whole images.
         tile_overlap: LR context pixels around each tile.
+        max_pixels: tile automatically when an LR image has more pixels than this (None: never).
+        lpips: also score LPIPS on the test sets when its weights are available offline (see `lpips_note`).
     """
 
     # Lightning's global_step counts optimizer steps; training budgets in sisr are counted in batches.
@@ -48,6 +51,8 @@ class SRModule(pl.LightningModule):
         self_ensemble: bool = False,
         tile_size: int | None = None,
         tile_overlap: int = 16,
+        max_pixels: int | None = 512 * 512,
+        lpips: bool = False,
     ) -> None:
         super().__init__()
         self.generator = generator
@@ -55,6 +60,7 @@ class SRModule(pl.LightningModule):
         self.self_ensemble = self_ensemble
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
+        self.max_pixels = max_pixels
         self.ema: AveragedModel | None = None
         if ema_decay is not None:
             if not 0.0 < ema_decay < 1.0:
@@ -63,6 +69,8 @@ class SRModule(pl.LightningModule):
         self.val_metrics = nn.ModuleDict()
         self.test_metrics = nn.ModuleDict()
         self.test_image_names: dict[str, list[str]] = {}
+        self.lpips_note = lpips_unavailable_reason() if lpips else "LPIPS not requested."
+        self.test_lpips = nn.ModuleDict()
         self.run_config: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------------------------------------- inference
@@ -79,6 +87,7 @@ class SRModule(pl.LightningModule):
             ensemble=self.self_ensemble,
             tile_size=self.tile_size,
             tile_overlap=self.tile_overlap,
+            max_pixels=self.max_pixels,
         )
 
     def update_ema(self) -> None:
@@ -108,6 +117,10 @@ class SRModule(pl.LightningModule):
             for name in names:
                 if name not in metrics:
                     metrics[name] = SRMetrics(crop_border=self.scale).to(self.device)
+        if self.lpips_note is None:
+            for name in getattr(datamodule, "test_set_names", []):
+                if name not in self.test_lpips:
+                    self.test_lpips[name] = build_lpips().to(self.device)
 
     def _set_name(self, stage: str, dataloader_idx: int) -> str:
         attribute = "val_set_names" if stage == "val" else "test_set_names"
@@ -120,6 +133,9 @@ class SRModule(pl.LightningModule):
             self.test_image_names.setdefault(set_name, []).extend(batch["name"])
         sr = self(batch["lr"])
         metrics.update(sr, batch["hr"], is_gray=batch.get("is_gray"))
+        if stage == "test" and set_name in self.test_lpips:
+            quantised = torch.round(sr.clamp(0, 1) * 255) / 255
+            self.test_lpips[set_name].update(quantised, batch["hr"])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._score_batch("val", batch, dataloader_idx)
@@ -135,6 +151,8 @@ class SRModule(pl.LightningModule):
             values = metric.compute()
             for key in METRIC_NAMES:
                 results[f"{stage}/{set_name}/{key}"] = float(values[key])
+            if stage == "test" and set_name in self.test_lpips:
+                results[f"test/{set_name}/lpips"] = float(self.test_lpips[set_name].compute())
         if stage == "val" and results:
             psnrs = [value for key, value in results.items() if key.endswith("/psnr")]
             results["val/psnr"] = sum(psnrs) / len(psnrs)

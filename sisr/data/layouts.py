@@ -1,0 +1,185 @@
+"""Finding (HR, LR) image pairs in the folder layouts SR datasets are distributed in.
+
+Supported layouts, tried in this order for a folder and a scale ``s``:
+
+1. DIV2K official: ``DIV2K_<split>_HR/0001.png`` with ``DIV2K_<split>_LR_bicubic/X<s>/0001x<s>.png`` (the folder
+   may be the one holding ``DIV2K_<split>_HR`` or the HR folder itself);
+2. benchmark (SelfExSR mirror, the shared data): ``image_SRF_<s>/img_NNN_SRF_<s>_{HR,LR}.png`` (the folder may be
+   the set folder or its ``image_SRF_<s>`` subfolder);
+3. ``HR/`` with ``LR_bicubic/X<s>/`` (EDSR style, LR named ``<stem>x<s>.<ext>`` or ``<stem>.<ext>``);
+4. a plain folder of HR images.
+
+Provided LR files are used when present; a pair whose LR is None gets its LR made from the mod-cropped HR
+with MATLAB bicubic (see :mod:`sisr.data.cache`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sisr.data.images import IMAGE_EXTENSIONS
+from sisr.errors import SISRError
+
+_SRF_DIR = re.compile(r"^image_SRF_(\d+)$")
+_DIV2K_HR_DIR = re.compile(r"^DIV2K_(train|valid)_HR$")
+
+NAMED_SETS: dict[str, tuple[str, str]] = {
+    "set5": ("Set5", "benchmark/Set5"),
+    "set14": ("Set14", "benchmark/Set14"),
+    "bsd100": ("BSD100", "benchmark/BSD100"),
+    "b100": ("BSD100", "benchmark/BSD100"),
+    "sun_hays80": ("Sun-Hays80", "train/Sun-Hays80"),
+    "sun-hays80": ("Sun-Hays80", "train/Sun-Hays80"),
+    "div2k": ("DIV2K", "DIV2K"),
+}
+"""Dataset names (lower case) -> (display name, folder relative to the data root)."""
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """One HR image and its LR counterpart.
+
+    Args:
+        name: short image name (e.g. "img_001", "0801").
+        hr: HR image file.
+        lr: LR image file, or None when LR is to be generated from HR.
+    """
+
+    name: str
+    hr: Path
+    lr: Path | None
+
+
+def _natural_key(path: Path) -> list:
+    """Sort key that orders img_2 before img_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (no recursion), in natural order."""
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=_natural_key)
+
+
+def _div2k_pairs(hr_dir: Path, scale: int) -> list[ImagePair]:
+    """Pairs of the official DIV2K layout, ``hr_dir`` being ``DIV2K_<split>_HR``."""
+    split = _DIV2K_HR_DIR.match(hr_dir.name).group(1)  # type: ignore[union-attr]
+    lr_dir = hr_dir.parent / f"DIV2K_{split}_LR_bicubic" / f"X{scale}"
+    pairs = []
+    for hr in list_images(hr_dir):
+        lr = lr_dir / f"{hr.stem}x{scale}{hr.suffix}"
+        pairs.append(ImagePair(hr.stem, hr, lr if lr.is_file() else None))
+    return pairs
+
+
+def _benchmark_pairs(srf_dir: Path, scale: int) -> list[ImagePair]:
+    """Pairs of ``image_SRF_<s>/img_NNN_SRF_<s>_HR.png`` / ``..._LR.png``."""
+    suffix = f"_SRF_{scale}_HR"
+    pairs = []
+    for hr in list_images(srf_dir):
+        if not hr.stem.endswith(suffix):
+            continue  # LR files and other methods' results (bicubic, SRCNN, ...) in the same folder
+        lr = hr.with_name(hr.stem[: -len("HR")] + "LR" + hr.suffix)
+        pairs.append(ImagePair(hr.stem[: -len(suffix)], hr, lr if lr.is_file() else None))
+    return pairs
+
+
+def _hr_lr_bicubic_pairs(folder: Path, scale: int) -> list[ImagePair]:
+    """Pairs of ``HR/<stem>.png`` with ``LR_bicubic/X<s>/<stem>x<s>.png`` (or ``<stem>.png``)."""
+    lr_dir = folder / "LR_bicubic" / f"X{scale}"
+    pairs = []
+    for hr in list_images(folder / "HR"):
+        candidates = [lr_dir / f"{hr.stem}x{scale}{hr.suffix}", lr_dir / hr.name]
+        lr = next((c for c in candidates if c.is_file()), None)
+        pairs.append(ImagePair(hr.stem, hr, lr))
+    return pairs
+
+
+def _srf_scales(folder: Path) -> list[int]:
+    """Scales of the ``image_SRF_<s>`` subfolders of ``folder``."""
+    found = [_SRF_DIR.match(p.name) for p in folder.iterdir() if p.is_dir()]
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def find_pairs(folder: str | Path, scale: int, split: str | None = None) -> list[ImagePair]:
+    """Find the (HR, LR) pairs of a dataset folder for one scale.
+
+    Args:
+        folder: dataset folder in one of the supported layouts.
+        scale: SR factor.
+        split: for a folder holding several DIV2K splits, which one ("train" or "valid").
+
+    Returns:
+        Pairs in natural file order; ``lr`` is None where LR must be generated.
+
+    Raises:
+        SISRError: the folder is missing or holds no images, or a benchmark folder has no files for ``scale``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SISRError(f"Dataset folder {folder} does not exist; check the path or the data root (data.root).")
+    pairs: list[ImagePair]
+    srf_match = _SRF_DIR.match(folder.name)
+    div2k_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and _DIV2K_HR_DIR.match(p.name))
+    if split is not None:
+        div2k_dirs = [p for p in div2k_dirs if p.name == f"DIV2K_{split}_HR"]
+    if _DIV2K_HR_DIR.match(folder.name):
+        pairs = _div2k_pairs(folder, scale)
+    elif div2k_dirs:
+        if len(div2k_dirs) > 1:
+            names = ", ".join(p.name for p in div2k_dirs)
+            raise SISRError(f"{folder} holds several DIV2K splits ({names}); pass split='train' or split='valid'.")
+        pairs = _div2k_pairs(div2k_dirs[0], scale)
+    elif srf_match:
+        if int(srf_match.group(1)) != scale:
+            raise SISRError(f"{folder} holds images for scale {srf_match.group(1)}, not {scale}; point to the set "
+                            f"folder or to image_SRF_{scale}.")
+        pairs = _benchmark_pairs(folder, scale)
+    elif scales := _srf_scales(folder):
+        if scale not in scales:
+            raise SISRError(
+                f"{folder} has no image_SRF_{scale} folder (it has scales {', '.join(map(str, scales))}), so there "
+                f"are no x{scale} images; pick one of those scales or use a folder of HR images."
+            )
+        pairs = _benchmark_pairs(folder / f"image_SRF_{scale}", scale)
+    elif (folder / "HR").is_dir():
+        pairs = _hr_lr_bicubic_pairs(folder, scale)
+    else:
+        pairs = [ImagePair(hr.stem, hr, None) for hr in list_images(folder)]
+    if not pairs:
+        raise SISRError(
+            f"No images found in {folder} for scale {scale}; expected DIV2K_*_HR/, image_SRF_{scale}/, HR/ or "
+            "image files directly in the folder."
+        )
+    return pairs
+
+
+def named_set_folder(name: str, root: Path) -> tuple[str, Path] | None:
+    """(display name, folder) of a known dataset name under the data root, or None if ``name`` is not known."""
+    entry = NAMED_SETS.get(name.lower())
+    if entry is None:
+        return None
+    display, relative = entry
+    return display, Path(root) / relative
+
+
+def resolve_set(spec: str, root: Path) -> tuple[str, Path]:
+    """Turn a dataset name (Set5, Set14, BSD100, sun_hays80, div2k) or a folder path into (name, folder).
+
+    Args:
+        spec: a known name (case-insensitive) or a path to a folder in one of the supported layouts.
+        root: the data root named sets live under.
+
+    Raises:
+        SISRError: ``spec`` is neither a known name nor an existing folder.
+    """
+    named = named_set_folder(spec, root)
+    if named is not None:
+        return named
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path.name, path
+    known = ", ".join(sorted({display for display, _ in NAMED_SETS.values()}))
+    raise SISRError(f"Unknown dataset {spec!r}: use one of {known}, Sample, or the path of an existing folder.")

@@ -1,0 +1,80 @@
+"""The command line as a user meets it: multiruns, and one clear line for each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES, locate_shared_data
+
+
+def run_cli(module: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
+    env |= {"SISR_HOME": str(tmp_path), "SISR_CACHE_DIR": str(tmp_path / ".cache"), "SISR_DATA_DIR": str(locate_shared_data())}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
+    tiny = ["model.generator.num_features=8"]  # valid for both models below
+    result = run_cli("sisr.train", ["-m", "model=srcnn,srresnet", *SMOKE_OVERRIDES, *tiny, "test_after_fit=false"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    jobs = sorted((tmp_path / "logs" / "train" / "multiruns").glob("*/[0-9]*"))
+    assert [job.name for job in jobs] == ["0", "1"]
+    models = []
+    for job in jobs:
+        metrics = json.loads((job / "metrics.json").read_text())
+        models.append(metrics["choices"]["model"])
+        assert (job / ".hydra" / "config.yaml").is_file()
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+        assert "val/Sample/psnr" in metrics["val"]
+    assert models == ["srcnn", "srresnet"]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["model=no_such_model"], "Could not find 'model/no_such_model'"),
+        (["data.no_such_key=1"], "Key 'no_such_key' is not in struct"),
+        (["model=srresnet", "data.scale=5", "data.patch_size=40"], "SRResNet supports scale 2, 3, 4 or 8, got 5"),
+        (["model=srresnet", "data.patch_size=30"], "patch_size"),
+    ],
+    ids=["unknown-model", "missing-key", "bad-scale", "patch-not-divisible"],
+)
+def test_bad_input_gives_one_clear_line(args: list[str], expected: str, tmp_path: Path) -> None:
+    result = run_cli("sisr.train", [*SMOKE_OVERRIDES, *args], tmp_path)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("sisr.eval", [f"ckpt_path={tmp_path / 'nope.ckpt'}"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: checkpoint {tmp_path / 'nope.ckpt'} does not exist; " \
+        "pass ckpt_path=<run>/checkpoints/<file>.ckpt."
+
+
+def test_training_the_bicubic_baseline_is_refused(tmp_path: Path) -> None:
+    result = run_cli("sisr.train", ["model=bicubic", *SMOKE_OVERRIDES], tmp_path)
+    assert result.returncode == 2
+    assert "nothing to train" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tiny_overrides_exist_for_every_trainable_model() -> None:
+    configs = {p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml")} - {"bicubic"}
+    assert configs == set(TINY_MODEL_OVERRIDES)

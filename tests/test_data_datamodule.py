@@ -1,0 +1,182 @@
+"""SRDataModule: named sets, the embedded sample, loaders per set, download and offline behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sisr.data import download as dl
+from sisr.data.datamodule import SRDataModule
+from sisr.data.sources import SOURCES
+from sisr.errors import SISRError
+
+
+def _png_bytes(h: int, w: int, seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_sample_train_and_val_need_no_download(tmp_path):
+    dm = SRDataModule(scale=2, train="sample", val_sets=["Sample"], test_sets=[], root=str(tmp_path / "root"),
+                      cache_dir=str(tmp_path / "cache"), patch_size=32, batch_size=4, repeat=3)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.scale == 2 and dm.val_set_names == ["Sample"] and dm.test_set_names == []
+    assert len(dm.train_dataset) == 5 * 3
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["lr"].shape == (4, 3, 16, 16) and batch["hr"].shape == (4, 3, 32, 32)
+    assert len(batch["name"]) == 4
+    (val,) = dm.val_dataloader()
+    names = [b["name"][0] for b in val]
+    assert names == ["chelsea", "rocket"]
+    assert not set(names) & {e.name for e in dm.train_dataset.images.entries}
+    sample = next(iter(val))
+    assert sample["hr"].shape == (1, 3, 300, 450)  # 451 mod-cropped to a multiple of 2
+    assert sample["lr"].shape == (1, 3, 150, 225)
+    assert not any((tmp_path / "root").glob("**/*.png"))  # materialised in the cache dir only
+
+
+def test_shared_sets_give_one_loader_per_set_in_order(shared_data_dir, tmp_path):
+    dm = SRDataModule(scale=4, train=None, val_sets=["Set14", "Set5"], test_sets=["BSD100", "set5"],
+                      root=str(shared_data_dir), cache_dir=str(tmp_path / "cache"), val_max_images=3)
+    dm.prepare_data()
+    assert dm.val_set_names == ["Set14", "Set5"] and dm.test_set_names == ["BSD100", "Set5"]
+    val = dm.val_dataloader()
+    assert [len(loader) for loader in val] == [3, 3]
+    gray = [bool(b["is_gray"]) for b in val[0]]
+    assert gray == [False, False, True]  # Set14 img_003 is grayscale
+    first = next(iter(val[1]))
+    assert first["name"] == ["img_001"] and first["hr"].shape == (1, 3, 512, 512) and first["lr"].shape[-1] == 128
+    test = dm.test_dataloader()
+    assert [len(loader) for loader in test] == [100, 5]
+    assert all(loader.batch_size == 1 for loader in val + test)
+    with pytest.raises(SISRError, match="data.train is not set"):
+        dm.train_dataloader()
+
+
+def test_sun_hays80_name_resolves_under_the_data_root_train_folder(tmp_path):
+    folder = tmp_path / "train" / "Sun-Hays80"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        (folder / f"img_{i:03d}.png").write_bytes(_png_bytes(60, 64, i))
+    dm = SRDataModule(scale=4, train="sun_hays80", val_sets=[], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"), patch_size=48, batch_size=2, repeat=2, num_workers=2)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.train_dataset) == 6
+    loader = dm.train_dataloader()
+    assert loader.num_workers == 2 and loader.drop_last
+    batch = next(iter(loader))
+    assert batch["lr"].shape == (2, 3, 12, 12) and batch["hr"].shape == (2, 3, 48, 48)
+
+
+def test_folder_path_as_train_and_val(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(_png_bytes(40, 44, i))
+    dm = SRDataModule(scale=4, train=str(folder), val_sets=[str(folder)], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"), patch_size=24, batch_size=8, augment=False)
+    dm.setup("fit")
+    assert dm.val_set_names == ["mine"]
+    assert len(dm.train_dataset) == 3
+    assert next(iter(dm.train_dataloader()))["hr"].shape == (3, 3, 24, 24)  # fewer images than a batch: kept
+
+
+def test_bad_settings_are_clear_errors(tmp_path):
+    with pytest.raises(SISRError, match="patch_size=30 is not divisible by data.scale=4"):
+        SRDataModule(scale=4, patch_size=30)
+    (tmp_path / "empty").mkdir()
+    dm = SRDataModule(scale=4, train=str(tmp_path / "empty"), val_sets=[], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(SISRError, match="No images found in .*empty"):
+        dm.setup("fit")
+    srf = tmp_path / "only_x2" / "image_SRF_2"
+    srf.mkdir(parents=True)
+    (srf / "img_001_SRF_2_HR.png").write_bytes(_png_bytes(8, 8, 0))
+    dm = SRDataModule(scale=4, train=None, val_sets=[str(srf.parent)], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(SISRError, match="no x4 images"):
+        dm.setup("validate")
+    dm = SRDataModule(scale=4, train=str(tmp_path / "nowhere"), val_sets=[], test_sets=[], root=str(tmp_path))
+    with pytest.raises(SISRError, match="nowhere does not exist"):
+        dm.prepare_data()
+
+
+def test_missing_dataset_offline_says_what_where_and_from_where(tmp_path):
+    root = tmp_path / "root"
+    dm = SRDataModule(scale=4, train="div2k", val_sets=["Set5"], test_sets=[], root=str(root))
+    with pytest.raises(SISRError) as info:
+        dm.prepare_data()
+    message = str(info.value)
+    for name in ("div2k_train_hr", "div2k_train_lr_bicubic_x4", "set5"):
+        source = SOURCES[name]
+        assert source.url in message and str(root / "downloads" / source.filename) in message
+    assert "data.download=true" in message and message.count(". ") == 0
+    with pytest.raises(SISRError, match="Set5_SR.zip"):
+        dm.setup("fit")  # setup without prepare_data gives the same explanation
+
+
+def test_download_failure_offline_is_one_sentence(tmp_path, monkeypatch):
+    monkeypatch.setitem(SOURCES, "set5", replace(SOURCES["set5"], url="file:///nonexistent/Set5_SR.zip"))
+    root = tmp_path / "root"
+    dm = SRDataModule(scale=4, train=None, val_sets=["Set5"], test_sets=[], root=str(root), download=True)
+    with pytest.raises(SISRError) as info:
+        dm.prepare_data()
+    message = str(info.value)
+    assert message.startswith("Set5_SR.zip could not be downloaded")
+    assert "file:///nonexistent/Set5_SR.zip" in message and str(root / "downloads" / "Set5_SR.zip") in message
+
+
+def _toy_set5(tmp_path, monkeypatch):
+    """A Set5_SR.zip shaped like the SelfExSR one, registered as the set5 source with its SHA-256."""
+    archive = tmp_path / "Set5_SR.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for i in (1, 2):
+            zipped.writestr(f"Set5/image_SRF_4/img_00{i}_SRF_4_HR.png", _png_bytes(16, 20, i))
+            zipped.writestr(f"Set5/image_SRF_4/img_00{i}_SRF_4_LR.png", _png_bytes(4, 5, 10 + i))
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    monkeypatch.setitem(SOURCES, "set5", replace(SOURCES["set5"], url=archive.as_uri(), sha256=digest))
+    return archive
+
+
+def test_archive_put_in_downloads_by_hand_is_used_offline(tmp_path, monkeypatch):
+    archive = _toy_set5(tmp_path, monkeypatch)
+    root = tmp_path / "root"
+    monkeypatch.setitem(SOURCES, "set5", replace(SOURCES["set5"], url="file:///nonexistent/Set5_SR.zip"))
+    (root / "downloads").mkdir(parents=True)
+    archive.rename(root / "downloads" / "Set5_SR.zip")  # what the offline message asks the user to do
+    dm = SRDataModule(scale=4, train=None, val_sets=["Set5"], test_sets=[], root=str(root),
+                      cache_dir=str(tmp_path / "cache"), download=False)
+    dm.prepare_data()
+    assert [b["name"][0] for b in dm.val_dataloader()[0]] == ["img_001", "img_002"]
+
+
+def test_download_true_fetches_verifies_and_uses_a_benchmark_archive(tmp_path, monkeypatch):
+    archive = _toy_set5(tmp_path, monkeypatch)
+    root = tmp_path / "root"
+    dm = SRDataModule(scale=4, train=None, val_sets=["Set5"], test_sets=[], root=str(root),
+                      cache_dir=str(tmp_path / "cache"), download=True)
+    dm.prepare_data()
+    assert (root / "benchmark" / "Set5" / dl.MARKER).is_file()
+    archive.unlink()
+    dm.prepare_data()  # already there: no download attempted
+    (val,) = dm.val_dataloader()
+    batch = next(iter(val))
+    assert batch["name"] == ["img_001"] and batch["lr"].shape == (1, 3, 4, 5) and batch["hr"].dtype == torch.float32
+
+
+def test_data_root_defaults_to_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("SISR_DATA_DIR", str(tmp_path / "env_root"))
+    dm = SRDataModule(scale=4, train=None, val_sets=["Set5"], test_sets=[])
+    assert dm.root == tmp_path / "env_root"
+    with pytest.raises(SISRError, match=str(tmp_path / "env_root" / "downloads" / "Set5_SR.zip")):
+        dm.prepare_data()

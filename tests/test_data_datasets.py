@@ -1,0 +1,215 @@
+"""Cache and datasets: aligned crops, identical augmentation, worker seeding, sub-images, bad sizes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from sisr.data import cache as cache_module
+from sisr.data.cache import build_cache, subimage_positions
+from sisr.data.datasets import SREvalDataset, SRTrainDataset
+from sisr.data.degradation import bicubic_degrade
+from sisr.data.layouts import find_pairs
+from sisr.errors import SISRError
+
+SCALE = 2
+
+
+def _coordinate_pair(folder: Path, name: str, lr_h: int, lr_w: int) -> None:
+    """HR/ + LR_bicubic/X2/ files whose pixels encode their LR coordinates, so alignment can be checked."""
+    ys, xs = np.mgrid[0:lr_h, 0:lr_w]
+    lr = np.stack([ys, xs, np.full_like(ys, 7)], axis=2).astype(np.uint8)
+    hr = np.repeat(np.repeat(lr, SCALE, axis=0), SCALE, axis=1)  # each LR pixel is an s x s HR block
+    (folder / "HR").mkdir(parents=True, exist_ok=True)
+    (folder / "LR_bicubic" / f"X{SCALE}").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(hr).save(folder / "HR" / f"{name}.png")
+    Image.fromarray(lr).save(folder / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png")
+
+
+@pytest.fixture
+def coord_entries(tmp_path):
+    folder = tmp_path / "coords"
+    _coordinate_pair(folder, "a", 40, 50)
+    _coordinate_pair(folder, "b", 30, 36)
+    return build_cache(find_pairs(folder, SCALE), SCALE, tmp_path / "cache")
+
+
+def _to_uint8(t: torch.Tensor) -> np.ndarray:
+    return (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def _orientation(lr: np.ndarray) -> tuple:
+    """Which axis the y-coordinate channel runs along, and the directions of both coordinate channels."""
+    ys, xs = lr[:, :, 0].astype(int), lr[:, :, 1].astype(int)
+    y_axis = 0 if ys[1, 0] != ys[0, 0] else 1
+    y_sign = np.sign(ys[1, 0] - ys[0, 0]) if y_axis == 0 else np.sign(ys[0, 1] - ys[0, 0])
+    x_sign = np.sign(xs[0, 1] - xs[0, 0]) if y_axis == 0 else np.sign(xs[1, 0] - xs[0, 0])
+    return y_axis, y_sign, x_sign
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_patches_are_aligned_and_identically_augmented(coord_entries, augment):
+    dataset = SRTrainDataset(coord_entries, SCALE, patch_size=16, repeat=40, augment=augment)
+    assert len(dataset) == 2 * 40
+    orientations = set()
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        assert set(sample) == {"lr", "hr", "name"}
+        assert sample["lr"].shape == (3, 8, 8) and sample["hr"].shape == (3, 16, 16)
+        assert sample["lr"].dtype == torch.float32 and 0 <= sample["lr"].min() and sample["hr"].max() <= 1
+        assert sample["name"] == ("a", "b")[i % 2]
+        lr, hr = _to_uint8(sample["lr"]), _to_uint8(sample["hr"])
+        # HR patch is exactly the s x s blow-up of the LR patch: same position, same flip/rotation
+        np.testing.assert_array_equal(hr, np.repeat(np.repeat(lr, SCALE, axis=0), SCALE, axis=1))
+        orientations.add(_orientation(lr))
+    assert len(orientations) == (8 if augment else 1)
+    if not augment:
+        assert orientations == {(0, 1, 1)}
+
+
+def test_crops_cover_the_whole_image(coord_entries):
+    dataset = SRTrainDataset(coord_entries[:1], SCALE, patch_size=16, repeat=400, augment=False)
+    tops = {int(round(dataset[i]["lr"][0, 0, 0].item() * 255)) for i in range(len(dataset))}
+    assert min(tops) == 0 and max(tops) == 40 - 8  # every valid top row 0..h-patch is reachable
+
+
+def _first_batches(loader: DataLoader, count: int) -> list[torch.Tensor]:
+    batches = []
+    for batch in loader:
+        batches.append(batch["lr"])
+        if len(batches) == count:
+            break
+    return batches
+
+
+def test_workers_draw_different_crops_and_a_seed_reproduces_them(coord_entries):
+    dataset = SRTrainDataset(coord_entries[:1], SCALE, patch_size=16, repeat=8, augment=True)
+
+    def run(seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        return _first_batches(DataLoader(dataset, batch_size=2, num_workers=2), 4)
+
+    first, again, other = run(0), run(0), run(1)
+    worker0 = torch.cat(first[0::2])  # batches 0, 2 come from worker 0, batches 1, 3 from worker 1
+    worker1 = torch.cat(first[1::2])
+    assert not torch.equal(worker0, worker1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_lightning_seed_everything_reproduces_worker_crops(coord_entries):
+    from lightning_fabric.utilities.seed import seed_everything
+
+    dataset = SRTrainDataset(coord_entries[:1], SCALE, patch_size=16, repeat=4, augment=True)
+
+    def run() -> list[torch.Tensor]:
+        seed_everything(123, workers=True, verbose=False)
+        return _first_batches(DataLoader(dataset, batch_size=2, num_workers=2), 2)
+
+    assert all(torch.equal(a, b) for a, b in zip(run(), run()))
+
+
+def test_hr_smaller_than_patch_names_file_and_sizes(coord_entries):
+    with pytest.raises(SISRError) as info:
+        SRTrainDataset(coord_entries, SCALE, patch_size=64)
+    message = str(info.value)
+    assert "b.png" in message and "72x60" in message and "64x64" in message
+
+
+def test_patch_not_divisible_by_scale_is_refused(coord_entries):
+    with pytest.raises(SISRError, match="not divisible"):
+        SRTrainDataset(coord_entries, SCALE, patch_size=15)
+
+
+def test_lr_hr_size_mismatch_names_both_files_and_sizes(tmp_path):
+    folder = tmp_path / "bad"
+    _coordinate_pair(folder, "a", 10, 12)
+    Image.fromarray(np.zeros((9, 12, 3), np.uint8)).save(folder / "LR_bicubic" / "X2" / "ax2.png")
+    with pytest.raises(SISRError) as info:
+        build_cache(find_pairs(folder, SCALE), SCALE, tmp_path / "cache")
+    message = str(info.value)
+    assert "ax2.png is 12x9" in message and "a.png is 24x20" in message and "2 times" in message
+
+
+def test_hr_is_mod_cropped_and_lr_generated_once_at_build(tmp_path, monkeypatch):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    hr = np.random.default_rng(0).integers(0, 256, (27, 34, 3), dtype=np.uint8)
+    Image.fromarray(hr).save(folder / "x.png")
+    calls = []
+    original = cache_module.bicubic_degrade
+    monkeypatch.setattr(cache_module, "bicubic_degrade", lambda *a: calls.append(1) or original(*a))
+
+    (entry,) = build_cache(find_pairs(folder, 4), 4, tmp_path / "cache")
+    lr_map, hr_map = entry.load()
+    assert isinstance(lr_map, np.memmap) and isinstance(hr_map, np.memmap)
+    np.testing.assert_array_equal(hr_map, hr[:24, :32])
+    np.testing.assert_array_equal(lr_map, bicubic_degrade(hr[:24, :32], 4))
+    assert entry.hr_size == (24, 32) and entry.is_gray is False and entry.lr_source is None
+
+    dataset = SRTrainDataset([entry], 4, patch_size=16, repeat=5)
+    for i in range(len(dataset)):
+        dataset[i]
+    build_cache(find_pairs(folder, 4), 4, tmp_path / "cache")  # reused, not rebuilt
+    assert len(calls) == 1
+
+    os.utime(folder / "x.png", ns=(1, 1))  # the source changed: a new entry is built
+    build_cache(find_pairs(folder, 4), 4, tmp_path / "cache")
+    assert len(calls) == 2
+    build_cache(find_pairs(folder, 2), 2, tmp_path / "cache")  # another scale: another entry
+    assert len(calls) == 3
+
+
+def test_subimage_positions_follow_extract_subimages():
+    assert subimage_positions(1000, 480, 240) == [0, 240, 480, 520]
+    assert subimage_positions(960, 480, 240) == [0, 240, 480]
+    assert subimage_positions(400, 480, 240) == []
+
+
+def test_subimages_are_cut_aligned_and_sampled(tmp_path):
+    folder = tmp_path / "coords"
+    _coordinate_pair(folder, "a", 30, 50)  # HR 60 x 100
+    (entry,) = build_cache(find_pairs(folder, SCALE), SCALE, tmp_path / "cache", subimage_size=40, subimage_step=20)
+    lr, hr = entry.load()
+    assert entry.subimages == 2 * 4 and hr.shape == (8, 40, 40, 3) and lr.shape == (8, 20, 20, 3)
+    assert entry.hr_size == (40, 40)
+    np.testing.assert_array_equal(hr, np.repeat(np.repeat(lr, SCALE, axis=1), SCALE, axis=2))
+    assert lr[1, 0, 0, :2].tolist() == [0, 10] and lr[7, 0, 0, :2].tolist() == [10, 30]
+    dataset = SRTrainDataset([entry], SCALE, patch_size=16, repeat=2)
+    assert len(dataset) == 16
+    sample = dataset[3]
+    assert sample["hr"].shape == (3, 16, 16)
+    with pytest.raises(SISRError, match="multiples of the scale"):
+        build_cache(find_pairs(folder, 3), 3, tmp_path / "cache", subimage_size=40)
+    with pytest.raises(SISRError, match="smaller than the 80x80 sub-images"):
+        build_cache(find_pairs(folder, SCALE), SCALE, tmp_path / "cache", subimage_size=80)
+
+
+def test_eval_dataset_returns_whole_images_with_gray_flag(tmp_path):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (16, 12, 3), dtype=np.uint8)).save(folder / "c.png")
+    Image.fromarray(rng.integers(0, 256, (20, 8), dtype=np.uint8)).save(folder / "g.png")
+    entries = build_cache(find_pairs(folder, 4), 4, tmp_path / "cache")
+    dataset = SREvalDataset(entries)
+    assert len(dataset) == 2 and len(SREvalDataset(entries, max_images=1)) == 1
+    color, gray = dataset[0], dataset[1]
+    assert color["hr"].shape == (3, 16, 12) and color["lr"].shape == (3, 4, 3) and color["is_gray"] is False
+    assert gray["name"] == "g" and gray["is_gray"] is True and gray["hr"].shape == (3, 20, 8)
+    assert torch.equal(gray["hr"][0], gray["hr"][2])
+    batch = next(iter(DataLoader(dataset, batch_size=1)))
+    assert batch["name"] == ["c"] and batch["is_gray"].tolist() == [False]
+
+
+def test_default_cache_dir_is_under_the_data_root_unless_read_only(tmp_path, monkeypatch):
+    assert cache_module.default_cache_dir(tmp_path / "root") == tmp_path / "root" / ".cache" / "sisr"
+    monkeypatch.setattr(cache_module.os, "access", lambda *args: False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_module.default_cache_dir(tmp_path / "root") == tmp_path / "home" / ".cache" / "sisr"

@@ -1,0 +1,138 @@
+"""Layouts: DIV2K official, benchmark image_SRF_<s>, HR + LR_bicubic/X<s>, plain folders, named sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sisr.data.cache import build_cache
+from sisr.data.images import load_image
+from sisr.data.layouts import find_pairs, resolve_set
+from sisr.errors import SISRError
+
+RNG = np.random.default_rng(1)
+
+
+def _png(path: Path, h: int = 8, w: int = 8) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_div2k_official_layout(tmp_path):
+    root = tmp_path / "DIV2K"
+    for i in (1, 2, 10):
+        _png(root / "DIV2K_train_HR" / f"{i:04d}.png", 16, 16)
+    _png(root / "DIV2K_train_LR_bicubic" / "X4" / "0001x4.png", 4, 4)
+    _png(root / "DIV2K_train_LR_bicubic" / "X4" / "0010x4.png", 4, 4)
+    _png(root / "DIV2K_valid_HR" / "0801.png", 16, 16)
+
+    pairs = find_pairs(root, 4, split="train")
+    assert [p.name for p in pairs] == ["0001", "0002", "0010"]
+    assert pairs[0].lr == root / "DIV2K_train_LR_bicubic" / "X4" / "0001x4.png"
+    assert pairs[1].lr is None  # missing LR file: generated from HR
+    assert [p.name for p in find_pairs(root, 4, split="valid")] == ["0801"]
+    assert find_pairs(root / "DIV2K_train_HR", 4)[2].lr.name == "0010x4.png"  # the HR folder itself
+    assert all(p.lr is None for p in find_pairs(root, 3, split="train"))  # no X3 folder
+    with pytest.raises(SISRError, match="several DIV2K splits"):
+        find_pairs(root, 4)
+
+
+def test_benchmark_srf_layout(tmp_path):
+    folder = tmp_path / "MySet"
+    for i in (1, 2):
+        _png(folder / "image_SRF_2" / f"img_{i:03d}_SRF_2_HR.png", 8, 8)
+        _png(folder / "image_SRF_2" / f"img_{i:03d}_SRF_2_LR.png", 4, 4)
+        _png(folder / "image_SRF_2" / f"img_{i:03d}_SRF_2_bicubic.png", 8, 8)  # other methods are ignored
+    _png(folder / "image_SRF_3" / "img_001_SRF_3_HR.png", 9, 9)
+
+    pairs = find_pairs(folder, 2)
+    assert [(p.name, p.hr.name, p.lr.name) for p in pairs] == [
+        ("img_001", "img_001_SRF_2_HR.png", "img_001_SRF_2_LR.png"),
+        ("img_002", "img_002_SRF_2_HR.png", "img_002_SRF_2_LR.png"),
+    ]
+    assert find_pairs(folder / "image_SRF_2", 2) == pairs
+    three = find_pairs(folder, 3)
+    assert len(three) == 1 and three[0].lr is None
+    with pytest.raises(SISRError, match=r"no image_SRF_4 folder \(it has scales 2, 3\)"):
+        find_pairs(folder, 4)
+    with pytest.raises(SISRError, match="scale 2, not 3"):
+        find_pairs(folder / "image_SRF_2", 3)
+
+
+def test_hr_and_lr_bicubic_layout(tmp_path):
+    folder = tmp_path / "edsr"
+    _png(folder / "HR" / "baby.png", 8, 8)
+    _png(folder / "HR" / "bird.png", 8, 8)
+    _png(folder / "LR_bicubic" / "X2" / "babyx2.png", 4, 4)
+    _png(folder / "LR_bicubic" / "X2" / "bird.png", 4, 4)
+    pairs = find_pairs(folder, 2)
+    assert [(p.name, p.lr.name) for p in pairs] == [("baby", "babyx2.png"), ("bird", "bird.png")]
+    assert all(p.lr is None for p in find_pairs(folder, 4))
+
+
+def test_plain_folder_natural_order_and_non_images_ignored(tmp_path):
+    for name in ("img10.png", "img2.jpg", "img1.bmp"):
+        _png(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "sub").mkdir()
+    pairs = find_pairs(tmp_path, 2)
+    assert [p.hr.name for p in pairs] == ["img1.bmp", "img2.jpg", "img10.png"]
+    assert all(p.lr is None for p in pairs)
+
+
+def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SISRError, match="No images found in .*empty"):
+        find_pairs(tmp_path / "empty", 4)
+    with pytest.raises(SISRError, match="does not exist"):
+        find_pairs(tmp_path / "nope", 4)
+
+
+def test_resolve_named_sets_and_paths(tmp_path):
+    assert resolve_set("Set5", tmp_path) == ("Set5", tmp_path / "benchmark" / "Set5")
+    assert resolve_set("bsd100", tmp_path) == ("BSD100", tmp_path / "benchmark" / "BSD100")
+    assert resolve_set("sun_hays80", tmp_path) == ("Sun-Hays80", tmp_path / "train" / "Sun-Hays80")
+    (tmp_path / "mine").mkdir()
+    assert resolve_set(str(tmp_path / "mine"), tmp_path) == ("mine", tmp_path / "mine")
+    with pytest.raises(SISRError, match="Unknown dataset 'Set6'"):
+        resolve_set("Set6", tmp_path)
+
+
+@pytest.mark.parametrize("name,count", [("Set5", 5), ("Set14", 14), ("BSD100", 100)])
+def test_shared_benchmark_sets(shared_data_dir, name, count):
+    _, folder = resolve_set(name, shared_data_dir)
+    for scale in (2, 3, 4):
+        pairs = find_pairs(folder, scale)
+        assert len(pairs) == count
+        assert all(p.lr is not None and p.lr.is_file() for p in pairs)
+
+
+def test_shared_set14_has_a_grayscale_image(shared_data_dir):
+    pairs = find_pairs(shared_data_dir / "benchmark" / "Set14", 4)
+    gray = [p.name for p in pairs if load_image(p.hr).is_gray]
+    assert gray == ["img_003"]
+
+
+def test_shared_sun_hays80_is_a_plain_hr_folder(shared_data_dir):
+    pairs = find_pairs(resolve_set("sun_hays80", shared_data_dir)[1], 4)
+    assert len(pairs) == 80 and all(p.lr is None for p in pairs)
+
+
+def test_generated_lr_equals_the_provided_matlab_lr_on_set5(shared_data_dir, tmp_path):
+    """A folder of Set5 HR images only gets LR bit-identical to the distributed MATLAB LR files."""
+    scale = 3
+    provided = find_pairs(shared_data_dir / "benchmark" / "Set5", scale)
+    hr_only = tmp_path / "hr_only"
+    hr_only.mkdir()
+    for pair in provided:
+        (hr_only / pair.hr.name).symlink_to(pair.hr)
+    generated = build_cache(find_pairs(hr_only, scale), scale, tmp_path / "cache")
+    assert len(generated) == 5
+    for pair, entry in zip(provided, generated):
+        lr, hr = entry.load()
+        np.testing.assert_array_equal(lr, load_image(pair.lr).array)
+        np.testing.assert_array_equal(hr, load_image(pair.hr).array)
