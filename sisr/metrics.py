@@ -11,7 +11,6 @@ Set scores are means over images, never a pooled MSE. All metric arithmetic is f
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 import torchmetrics
 from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
@@ -93,18 +92,22 @@ def ssim(sr255: Tensor, hr255: Tensor) -> Tensor:
             f"got {tuple(sr255.shape[-2:])}; score larger images or lower crop_border."
         )
     x, y = sr255.double(), hr255.double()
-    channels = x.shape[1]
-    window = _gaussian_window(x.device)
-    rows = window.view(1, 1, SSIM_WINDOW, 1).expand(channels, 1, SSIM_WINDOW, 1)
-    cols = window.view(1, 1, 1, SSIM_WINDOW).expand(channels, 1, 1, SSIM_WINDOW)
+    window = _gaussian_window(x.device).tolist()
 
-    def blur(img: Tensor) -> Tensor:  # separable Gaussian filter, 'valid' region only
-        return F.conv2d(F.conv2d(img, rows, groups=channels), cols, groups=channels)
+    def correlate(img: Tensor, dim: int) -> Tensor:  # 1-D Gaussian along `dim`, 'valid' region only
+        length = img.shape[dim] - SSIM_WINDOW + 1
+        # A weighted sum of 11 shifted views: on the CPU this is several times faster than a float64 conv2d.
+        out = img.narrow(dim, 0, length) * window[0]
+        for offset in range(1, SSIM_WINDOW):
+            out.add_(img.narrow(dim, offset, length), alpha=window[offset])
+        return out
 
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x * mu_x
-    var_y = blur(y * y) - mu_y * mu_y
-    cov = blur(x * y) - mu_x * mu_y
+    # The five local statistics of SSIM, blurred together as one stacked tensor.
+    stats = correlate(correlate(torch.stack([x, y, x * x, y * y, x * y]), -2), -1)
+    mu_x, mu_y = stats[0], stats[1]
+    var_x = stats[2] - mu_x * mu_x
+    var_y = stats[3] - mu_y * mu_y
+    cov = stats[4] - mu_x * mu_y
     numerator = (2.0 * mu_x * mu_y + SSIM_C1) * (2.0 * cov + SSIM_C2)
     denominator = (mu_x * mu_x + mu_y * mu_y + SSIM_C1) * (var_x + var_y + SSIM_C2)
     return (numerator / denominator).flatten(1).mean(dim=1)

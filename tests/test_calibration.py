@@ -1,7 +1,10 @@
-"""End-to-end protocol check: MATLAB bicubic upscaling of the provided LR images, scored with SRMetrics,
+"""End-to-end protocol check: the bicubic baseline run through `sisr.eval` (datamodule, MATLAB bicubic, SRMetrics)
 must land on the published bicubic row of every SR table (REFERENCE.md, calibration table)."""
 
 from __future__ import annotations
+
+import csv
+import json
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,9 @@ import torch
 from PIL import Image
 
 from sisr.data.degradation import bicubic_upscale
+from sisr.eval import evaluate
 from sisr.metrics import SRMetrics
+from tests.conftest import compose_config
 
 # REFERENCE.md, "Calibration": published (PSNR dB, SSIM) of bicubic upscaling, Y channel, crop = scale.
 CALIBRATION = {
@@ -73,7 +78,24 @@ def bicubic_scores(
     return metric.compute(), grays
 
 
-# The whole file takes ~45 s on the shared 2-core machine (BSD100 cells ~10 s each), so none is marked slow.
+@pytest.fixture(scope="module")
+def eval_results(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, dict]]:
+    """`python -m sisr.eval model=bicubic data.scale=<s>` on Set5, Set14 and BSD100, once per scale."""
+    results: dict[int, dict] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SISR_DATA_DIR", str(shared_data_dir))
+        patch.setenv("SISR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+        def run(scale: int) -> dict:
+            if scale not in results:
+                out = tmp_path_factory.mktemp(f"eval_x{scale}")
+                cfg = compose_config("eval", ["model=bicubic", f"data.scale={scale}", "trainer=cpu"], out)
+                results[scale] = evaluate(cfg) | {"output_dir": out}
+            return results[scale]
+
+        yield run  # type: ignore[misc]
+
+
 CELLS = [
     pytest.param(set_name, scale, expected, id=f"{set_name}-x{scale}")
     for (set_name, scale), expected in CALIBRATION.items()
@@ -81,15 +103,29 @@ CELLS = [
 
 
 @pytest.mark.parametrize("set_name, scale, expected", CELLS)
-def test_bicubic_baseline_matches_published_table(
-    shared_data_dir: Path, set_name: str, scale: int, expected: tuple[float, float]
+def test_bicubic_baseline_through_sisr_eval_matches_published_table(
+    eval_results, set_name: str, scale: int, expected: tuple[float, float]
 ) -> None:
-    result, grays = bicubic_scores(shared_data_dir / "benchmark" / set_name / f"image_SRF_{scale}", scale)
-    assert int(result["count"]) == SET_SIZES[set_name]
-    assert grays == (1 if set_name == "Set14" else 0)  # Set14 img_003 is stored as PNG mode L
-    psnr, ssim = float(result["psnr"]), float(result["ssim"])
-    assert abs(psnr - expected[0]) <= PSNR_TOLERANCE, f"PSNR {psnr:.4f} vs published {expected[0]}"
-    assert abs(ssim - expected[1]) <= SSIM_TOLERANCE, f"SSIM {ssim:.4f} vs published {expected[1]}"
+    result = eval_results(scale)
+    cell = result["sets"][set_name]
+    assert cell["count"] == SET_SIZES[set_name]
+    assert abs(cell["psnr"] - expected[0]) <= PSNR_TOLERANCE, f"PSNR {cell['psnr']:.4f} vs published {expected[0]}"
+    assert abs(cell["ssim"] - expected[1]) <= SSIM_TOLERANCE, f"SSIM {cell['ssim']:.4f} vs published {expected[1]}"
+
+
+def test_eval_writes_results_json_and_csv_tables(eval_results) -> None:
+    result = eval_results(4)
+    out = result["output_dir"]
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["sets"]) == {"Set5", "Set14", "BSD100"}
+    assert set(saved["sets"]["Set5"]) >= {"psnr", "ssim", "psnr_rgb", "count"}
+    assert saved["sets"]["Set5"]["psnr_rgb"] < saved["sets"]["Set5"]["psnr"]  # RGB scores lower than Y
+    with open(out / "per_image.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5 + 14 + 100
+    set14 = [float(r["psnr"]) for r in rows if r["set"] == "Set14"]
+    assert sum(set14) / len(set14) == pytest.approx(saved["sets"]["Set14"]["psnr"], abs=1e-9)
+    assert (out / "per_set.csv").read_text().startswith("set,psnr,ssim,psnr_rgb")
 
 
 def test_scoring_gray_as_rgb_reproduces_the_known_shift(shared_data_dir: Path) -> None:
