@@ -102,7 +102,7 @@ class SRModule(pl.LightningModule):
                 raise NonFiniteLossError(
                     f"loss term '{name}' became {value.item()} at batch {self.trainer.global_step // self.optimizer_steps_per_batch}; "
                     "nothing was saved from this step, the last checkpoint is intact; "
-                    "lower the learning rate or set trainer.gradient_clip_val."
+                    "lower the learning rate or clip gradients (trainer.gradient_clip_val; model.gradient_clip_val for GAN models)."
                 )
 
     # ----------------------------------------------------------------------------------------------- metrics

@@ -1,0 +1,223 @@
+"""Adversarial SR training: SRGAN (Ledig et al., CVPR 2017) and ESRGAN (Wang et al., ECCV-W 2018).
+
+One module serves both papers; they differ only in configuration (generator, discriminator, loss kinds and
+weights). Each batch makes one generator step then one discriminator step with manual optimization, so
+Lightning's `global_step` advances twice per batch; learning-rate schedulers step once per batch, counted
+in batches like every sisr budget.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from sisr.errors import SISRError
+from sisr.lit.base import SRModule
+from sisr.losses import AdversarialLoss
+
+log = logging.getLogger(__name__)
+
+OptimizerFactory = Callable[..., Optimizer]
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
+GENERATOR_PREFIX, EMA_PREFIX = "generator.", "ema.module."
+
+
+class AdversarialSRModule(SRModule):
+    """Train a generator against a discriminator with pixel + perceptual + adversarial losses.
+
+    The generator loss is `pixel_weight * pixel + perceptual_weight * perceptual + adversarial_weight * adversarial`;
+    a term whose loss is null or whose weight is 0 is skipped. Logged every batch: train/g_loss, train/d_loss,
+    train/g_<term>, and train/d_real / train/d_fake, the discriminator's mean logits on HR and SR patches.
+
+    Args:
+        generator: the SR network.
+        discriminator: maps HR-sized patches (N, 3, S, S) to (N, 1) logits; S is the HR training patch size.
+        scale: the upscaling factor.
+        adversarial_loss: `sisr.losses.AdversarialLoss` (vanilla for SRGAN, relativistic_average for ESRGAN).
+        optimizer_g: partial optimizer for the generator's parameters.
+        optimizer_d: partial optimizer for the discriminator's parameters.
+        adversarial_weight: weight of the generator's adversarial loss (SRGAN 1e-3, ESRGAN 5e-3).
+        pixel_loss: pixel loss module, or None.
+        pixel_weight: its weight (SRGAN 0, ESRGAN 1e-2).
+        perceptual_loss: VGG feature loss module, or None.
+        perceptual_weight: its weight (1 in both papers).
+        scheduler_g: partial LR scheduler for `optimizer_g`, stepped once per batch.
+        scheduler_d: partial LR scheduler for `optimizer_d`, stepped once per batch.
+        gradient_clip_val: clip each network's gradient norm to this value before its step; None disables it.
+        pretrained_generator: path of a sisr checkpoint (e.g. the PSNR-oriented stage) whose generator weights
+            are loaded before training starts; None starts from the initialisation.
+        pretrained_from_ema: load that checkpoint's EMA generator weights when it has them.
+        **kwargs: passed to `SRModule` (ema_decay, self_ensemble, tile_size, tile_overlap).
+    """
+
+    optimizer_steps_per_batch = 2  # one generator step and one discriminator step
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        scale: int,
+        adversarial_loss: AdversarialLoss,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        adversarial_weight: float = 1e-3,
+        pixel_loss: nn.Module | None = None,
+        pixel_weight: float = 0.0,
+        perceptual_loss: nn.Module | None = None,
+        perceptual_weight: float = 1.0,
+        scheduler_g: SchedulerFactory | None = None,
+        scheduler_d: SchedulerFactory | None = None,
+        gradient_clip_val: float | None = None,
+        pretrained_generator: str | None = None,
+        pretrained_from_ema: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(generator, scale, **kwargs)
+        self.save_hyperparameters(
+            ignore=[
+                "generator",
+                "discriminator",
+                "adversarial_loss",
+                "pixel_loss",
+                "perceptual_loss",
+                "optimizer_g",
+                "optimizer_d",
+                "scheduler_g",
+                "scheduler_d",
+            ]
+        )
+        self.automatic_optimization = False
+        self.discriminator = discriminator
+        self.adversarial_loss = adversarial_loss
+        self.pixel_loss = pixel_loss
+        self.perceptual_loss = perceptual_loss
+        self.loss_weights = {"pixel": pixel_weight, "perceptual": perceptual_weight, "adversarial": adversarial_weight}
+        self.optimizer_g_factory, self.optimizer_d_factory = optimizer_g, optimizer_d
+        self.scheduler_g_factory, self.scheduler_d_factory = scheduler_g, scheduler_d
+        if gradient_clip_val is not None and gradient_clip_val <= 0:
+            raise SISRError(f"model.gradient_clip_val must be positive, got {gradient_clip_val}; use e.g. 1.0 or null.")
+        self.gradient_clip_val = gradient_clip_val
+        self.pretrained_generator = pretrained_generator
+        self.pretrained_from_ema = pretrained_from_ema
+
+    # ----------------------------------------------------------------------------------------------- start
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if stage == "fit" and self.pretrained_generator:
+            # Runs before Lightning restores a resumed run's checkpoint, which then takes precedence.
+            self.load_pretrained_generator(self.pretrained_generator)
+
+    def load_pretrained_generator(self, path: str | Path) -> None:
+        """Load the generator weights of the sisr checkpoint at `path` (its EMA copy if present and asked for)."""
+        path = Path(path)
+        if not path.is_file():
+            raise SISRError(
+                f"model.pretrained_generator {path} does not exist; point it to a sisr checkpoint "
+                "(e.g. <run>/checkpoints/last.ckpt) or set it to null."
+            )
+        try:
+            # sisr checkpoints hold OmegaConf containers (hyper-parameters), which weights_only refuses.
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            state_dict: dict[str, Tensor] = checkpoint["state_dict"]
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+            raise SISRError(f"model.pretrained_generator {path} is not a readable sisr checkpoint ({exc}).") from exc
+        use_ema = self.pretrained_from_ema and any(key.startswith(EMA_PREFIX) for key in state_dict)
+        prefix = EMA_PREFIX if use_ema else GENERATOR_PREFIX
+        weights = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        if not weights:
+            raise SISRError(
+                f"model.pretrained_generator {path} holds no generator weights; use a sisr training checkpoint."
+            )
+        try:
+            self.generator.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise SISRError(
+                f"model.pretrained_generator {path} does not fit model.generator ({_first_problem(exc)}); "
+                "give the generator the same settings (num_features, num_blocks, scale) as that run."
+            ) from exc
+        if self.ema is not None:
+            self.ema.module.load_state_dict(weights)
+        log.info("generator initialised from %s (%s weights)", path, "EMA" if use_ema else "plain")
+
+    # ----------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        optimizer_g, optimizer_d = self.optimizers()
+        lr, hr = batch["lr"], batch["hr"]
+        batch_size = lr.shape[0]
+
+        # Generator step: the discriminator's parameters take no gradient.
+        self.toggle_optimizer(optimizer_g)
+        sr = self.generator(lr)
+        fake_logits = self.discriminator(sr)
+        real_logits = self.discriminator(hr) if self.adversarial_loss.relativistic else None
+        terms: dict[str, Tensor] = {}
+        if self.pixel_loss is not None and self.loss_weights["pixel"]:
+            terms["pixel"] = self.pixel_loss(sr, hr)
+        if self.perceptual_loss is not None and self.loss_weights["perceptual"]:
+            terms["perceptual"] = self.perceptual_loss(sr, hr)
+        terms["adversarial"] = self.adversarial_loss.generator_loss(fake_logits, real_logits)
+        g_loss = sum(self.loss_weights[name] * value for name, value in terms.items())
+        self.check_finite(**{f"g_{name}": value for name, value in terms.items()}, g_loss=g_loss)
+        self._step(optimizer_g, g_loss)
+        self.untoggle_optimizer(optimizer_g)
+        self.update_ema()
+
+        # Discriminator step: the generator's output is detached, its parameters take no gradient.
+        self.toggle_optimizer(optimizer_d)
+        real_logits = self.discriminator(hr)
+        fake_logits = self.discriminator(sr.detach())
+        d_loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
+        self.check_finite(d_loss=d_loss)
+        self._step(optimizer_d, d_loss)
+        self.untoggle_optimizer(optimizer_d)
+
+        for scheduler in self._schedulers():
+            scheduler.step()
+
+        logged = {f"train/g_{name}": value.detach() for name, value in terms.items()}
+        logged |= {
+            "train/g_loss": g_loss.detach(),
+            "train/d_loss": d_loss.detach(),
+            "train/d_real": real_logits.detach().mean(),  # mean discriminator logit on HR patches
+            "train/d_fake": fake_logits.detach().mean(),  # ... and on SR patches
+        }
+        self.log_dict(logged, batch_size=batch_size)
+        self.log("train/loss", g_loss.detach(), prog_bar=True, batch_size=batch_size)
+
+    def _step(self, optimizer: Any, loss: Tensor) -> None:
+        """Backward, optional gradient-norm clipping, step, then clear this network's gradients."""
+        self.manual_backward(loss)
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _schedulers(self) -> list[LRScheduler]:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return []
+        return schedulers if isinstance(schedulers, list) else [schedulers]
+
+    def configure_optimizers(self) -> Any:
+        optimizer_g = self.optimizer_g_factory(self.generator.parameters())
+        optimizer_d = self.optimizer_d_factory(self.discriminator.parameters())
+        configs: list[dict[str, Any]] = []
+        for optimizer, factory in ((optimizer_g, self.scheduler_g_factory), (optimizer_d, self.scheduler_d_factory)):
+            config: dict[str, Any] = {"optimizer": optimizer}
+            if factory is not None:
+                # "step" lets LearningRateMonitor log it every batch; with manual optimization we step it ourselves.
+                config["lr_scheduler"] = {"scheduler": factory(optimizer), "interval": "step"}
+            configs.append(config)
+        return configs
+
+
+def _first_problem(exc: RuntimeError) -> str:
+    """The first specific line of a load_state_dict error (missing keys or a size mismatch)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else lines[0]
