@@ -17,33 +17,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from sisr.checkpoints import generator_state, read_checkpoint
 from sisr.cli import run_reporting_user_errors, to_container, write_json
 from sisr.errors import SISRError
 from sisr.lit.base import METRIC_NAMES, SRModule
 from sisr.provenance import count_parameters, git_commit, machine_name
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `sisr.train`, with a clear error when it is missing or not one of ours."""
-    path = Path(path)
-    if not path.is_file():
-        raise SISRError(f"checkpoint {path} does not exist; pass ckpt_path=<run>/checkpoints/<file>.ckpt.")
-    try:
-        # Our own checkpoints hold Lightning's loop state next to the weights, which needs full unpickling.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line report
-        raise SISRError(f"checkpoint {path} cannot be read ({type(exc).__name__}); it may be truncated.") from exc
-    if "sisr_config" not in checkpoint or "state_dict" not in checkpoint:
-        raise SISRError(f"checkpoint {path} was not written by sisr.train (no saved config); retrain or re-export it.")
-    return checkpoint
-
-
-def generator_state(state_dict: dict[str, torch.Tensor], use_ema: bool) -> dict[str, torch.Tensor]:
-    """The generator's weights from a LightningModule state dict, from the EMA copy when asked and present."""
-    ema_prefix, plain_prefix = "ema.module.", "generator."
-    has_ema = any(key.startswith(ema_prefix) for key in state_dict)
-    prefix = ema_prefix if use_ema and has_ema else plain_prefix
-    return {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
 
 
 def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict[str, Any]]:
@@ -56,10 +34,12 @@ def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, d
     Returns:
         The generator in eval mode and the run's resolved config.
     """
-    checkpoint = load_checkpoint(path)
+    checkpoint = read_checkpoint(path)
+    if "sisr_config" not in checkpoint:
+        raise SISRError(f"checkpoint {path} was not written by sisr.train (no saved config); retrain or re-export it.")
     config = checkpoint["sisr_config"]
     generator = instantiate(config["model"]["generator"])
-    generator.load_state_dict(generator_state(checkpoint["state_dict"], use_ema))
+    generator.load_state_dict(generator_state(checkpoint["state_dict"], use_ema)[0])
     return generator.eval(), config
 
 

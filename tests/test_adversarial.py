@@ -294,7 +294,7 @@ class FitStartWeights(Callback):
 
 @pytest.mark.parametrize("from_ema", [True, False])
 def test_pretrained_generator_is_loaded_before_training(psnr_checkpoint: Path, from_ema: bool) -> None:
-    state = torch.load(psnr_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(psnr_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     prefix = "ema.module." if from_ema else "generator."
     expected = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     fresh = make_module().generator.state_dict()
@@ -331,7 +331,7 @@ def test_resume_keeps_counting_and_checkpoints_hold_no_vgg(tmp_path: Path) -> No
     model = make_module("relativistic_average", perceptual_loss=perceptual())
     saver = ModelCheckpoint(dirpath=tmp_path, save_last=True)
     make_trainer(model, 2, tmp_path, callbacks=[saver], enable_checkpointing=True).fit(model, datamodule=TinyData())
-    checkpoint = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=True)
     assert not any(key.startswith("perceptual_loss.") for key in checkpoint["state_dict"])
     assert any(key.startswith("discriminator.") for key in checkpoint["state_dict"])
 

@@ -64,8 +64,8 @@ def test_bad_input_gives_one_clear_line(args: list[str], expected: str, tmp_path
 def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
     result = run_cli("sisr.eval", [f"ckpt_path={tmp_path / 'nope.ckpt'}"], tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: checkpoint {tmp_path / 'nope.ckpt'} does not exist; " \
-        "pass ckpt_path=<run>/checkpoints/<file>.ckpt."
+    missing = tmp_path / "nope.ckpt"
+    assert result.stderr.strip() == f"error: ckpt_path {missing} does not exist; pass ckpt_path=<run>/checkpoints/<file>.ckpt."
 
 
 def test_training_the_bicubic_baseline_is_refused(tmp_path: Path) -> None:

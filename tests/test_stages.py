@@ -54,7 +54,7 @@ def probe() -> list[dict[str, Any]]:
 
 
 def checkpoint_generator(path: str) -> dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     return {key.removeprefix("generator."): value for key, value in state.items() if key.startswith("generator.")}
 
 
@@ -130,7 +130,7 @@ def test_two_stage_experiment_chains_stage2_onto_stage1(compose_train, probe, ex
     assert (run_dir / STAGE1_DIR / "metrics.json").is_file() and (run_dir / STAGE2_DIR / "metrics.json").is_file()
 
     # stage 1 trained the pixel-loss model with the tiny generator; stage 2 started from its weights
-    stage1_config_saved = torch.load(stage1["best_checkpoint"], map_location="cpu", weights_only=False)["sisr_config"]
+    stage1_config_saved = torch.load(stage1["best_checkpoint"], map_location="cpu", weights_only=True)["sisr_config"]
     assert stage1_config_saved["model"]["_target_"] == "sisr.lit.pixel.PixelSRModule"
     assert stage1_config_saved["model"]["generator"]["num_features"] == 8
     assert [record["module"] for record in probe] == ["PixelSRModule", "AdversarialSRModule"]

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from sisr.checkpoints import generator_state, read_checkpoint
 from sisr.errors import SISRError
 from sisr.lit.base import SRModule
 from sisr.losses import AdversarialLoss
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[..., Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
-GENERATOR_PREFIX, EMA_PREFIX = "generator.", "ema.module."
 
 
 class AdversarialSRModule(SRModule):
@@ -115,21 +115,8 @@ class AdversarialSRModule(SRModule):
 
     def load_pretrained_generator(self, path: str | Path) -> None:
         """Load the generator weights of the sisr checkpoint at `path` (its EMA copy if present and asked for)."""
-        path = Path(path)
-        if not path.is_file():
-            raise SISRError(
-                f"model.pretrained_generator {path} does not exist; point it to a sisr checkpoint "
-                "(e.g. <run>/checkpoints/last.ckpt) or set it to null."
-            )
-        try:
-            # sisr checkpoints hold OmegaConf containers (hyper-parameters), which weights_only refuses.
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-            state_dict: dict[str, Tensor] = checkpoint["state_dict"]
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-            raise SISRError(f"model.pretrained_generator {path} is not a readable sisr checkpoint ({exc}).") from exc
-        use_ema = self.pretrained_from_ema and any(key.startswith(EMA_PREFIX) for key in state_dict)
-        prefix = EMA_PREFIX if use_ema else GENERATOR_PREFIX
-        weights = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        checkpoint = read_checkpoint(path, key="model.pretrained_generator")
+        weights, use_ema = generator_state(checkpoint["state_dict"], self.pretrained_from_ema)
         if not weights:
             raise SISRError(
                 f"model.pretrained_generator {path} holds no generator weights; use a sisr training checkpoint."

@@ -1,0 +1,45 @@
+"""Reading sisr training checkpoints: one place for the file checks and for picking out the generator's weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sisr.errors import SISRError
+
+GENERATOR_PREFIX = "generator."
+EMA_PREFIX = "ema.module."
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
+    """Load a checkpoint written by `sisr.train` (tensors and plain containers only: `weights_only=True`).
+
+    Args:
+        path: the checkpoint file.
+        key: the config key the path came from, named in error messages.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SISRError(f"{key} {path} does not exist; pass {key}=<run>/checkpoints/<file>.ckpt.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line report
+        raise SISRError(f"{key} {path} is not a readable sisr checkpoint ({type(exc).__name__}); it may be truncated.") from exc
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise SISRError(f"{key} {path} holds no state_dict; use a checkpoint written by sisr.train.")
+    return checkpoint
+
+
+def generator_state(state_dict: dict[str, Tensor], use_ema: bool = True) -> tuple[dict[str, Tensor], bool]:
+    """The generator's weights from a LightningModule state dict, and whether they are the EMA copy.
+
+    Args:
+        state_dict: the checkpoint's `state_dict`.
+        use_ema: take the EMA weights when the run kept them.
+    """
+    from_ema = use_ema and any(key.startswith(EMA_PREFIX) for key in state_dict)
+    prefix = EMA_PREFIX if from_ema else GENERATOR_PREFIX
+    return {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}, from_ema
