@@ -16,6 +16,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import LearningRateMonitor
 
 from sisr.cli import run_reporting_user_errors, to_container, write_json
 from sisr.errors import SISRError
@@ -62,7 +63,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if not isinstance(model, SRModule):
         raise SISRError(f"model._target_ must build an sisr.lit SRModule, got {type(model).__name__}.")
     model.run_config = resolved
-    trainer = build_trainer(cfg, model, instantiate_all(cfg.get("callbacks")), instantiate_all(cfg.get("logger")))
+    loggers = instantiate_all(cfg.get("logger"))
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if not loggers:  # logger=none: the learning-rate monitor has nowhere to write
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer = build_trainer(cfg, model, callbacks, loggers)
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

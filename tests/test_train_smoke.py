@@ -61,3 +61,25 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(compose_train) -> None
     resumed = train(compose_train([*base, "trainer.max_steps=4", f"ckpt_path={first['last_checkpoint']}"], run="resumed"))
     assert first["global_step"] == 2
     assert resumed["global_step"] == 4
+
+
+def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(
+    compose_train, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = ["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "test_after_fit=false", "logger=none"]
+    first = train(compose_train(base))
+    last = Path(first["last_checkpoint"])
+    before = last.read_bytes()
+
+    def interrupted_save(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        f.write(b"partial")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt("killed while saving")
+
+    import lightning_fabric.utilities.cloud_io as cloud_io
+
+    monkeypatch.setattr(cloud_io.torch, "save", interrupted_save)
+    resume = [*base, "trainer.max_steps=4", f"ckpt_path={last}", f"callbacks.model_checkpoint.dirpath={last.parent}"]
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        train(compose_train(resume, run="resumed"))
+    assert last.read_bytes() == before
+    assert sorted(p.name for p in last.parent.iterdir()) == sorted([last.name, Path(first["best_checkpoint"]).name])
