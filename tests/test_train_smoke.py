@@ -83,3 +83,13 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(
         train(compose_train(resume, run="resumed"))
     assert last.read_bytes() == before
     assert sorted(p.name for p in last.parent.iterdir()) == sorted([last.name, Path(first["best_checkpoint"]).name])
+
+
+def test_demo_experiment_runs_end_to_end(compose_train) -> None:
+    # The README's main job, shortened: same config, two batches.
+    overrides = ["experiment=demo", "trainer.max_steps=2", "trainer.val_check_interval=2", "data.num_workers=0"]
+    summary = train(compose_train(overrides))
+    assert summary["batches"] == 2
+    assert summary["train_set"] == "sample"
+    assert {"val/Sample/psnr", "val/Sample/ssim"} <= set(summary["val"])
+    assert {"test/Sample/psnr", "test/Sample/ssim"} <= set(summary["test"])
