@@ -1,0 +1,119 @@
+"""Turn trained runs (and the bicubic baseline) into leaderboard rows: score, measure, compare with the papers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.collect import TrainedRun
+from benchmarks.measure import measure_in_subprocess
+from benchmarks.papers import PaperEntry, find_entry
+from benchmarks.profile import Profile
+from benchmarks.scoring import score
+from benchmarks.table import BASELINE, Row, set_results
+from sisr.provenance import config_hash
+
+MACS_NOTE = (
+    "MACs: multiply-adds of one forward pass on a {h}x{w} LR input, counted by torch.utils.flop_counter."
+    "FlopCounterMode (convolutions and matrix products, including bicubic resizing done as matrix products; "
+    "1 MAC = 2 FLOPs); element-wise operations (activations, normalisation, additions) are not counted."
+)
+
+
+def measure_spec(profile: Profile, **source: object) -> dict[str, object]:
+    """The measurement settings of `profile` plus what to measure (checkpoint=... or generator=...)."""
+    m = profile.measure
+    return {**source, "input_size": list(m.input_size), "warmup": m.warmup, "repeats": m.repeats, "device": m.device}
+
+
+def baseline_row(profile: Profile, entries: list[PaperEntry], scale: int, work_dir: Path) -> tuple[Row, list[str]]:
+    """The bicubic row at `scale`, scored by sisr.eval's baseline path; returns the row and sisr.eval's notes."""
+    job = work_dir / f"{BASELINE}_x{scale}"
+    results, config = score(job / "eval", profile.resolved_data_root(), profile.test_sets, scale=scale)
+    cost = measure_in_subprocess(measure_spec(profile, generator=config["model"]["generator"]), job)
+    sets, entry = set_results(results["sets"], profile.test_sets, entries, BASELINE, scale, None)
+    row = Row(
+        model=BASELINE,
+        scale=scale,
+        sets=sets,
+        parameters=cost["parameters"],
+        macs=cost["macs"],
+        latency_ms=cost["latency_ms"],
+        peak_memory_bytes=cost["peak_memory_bytes"],
+        machine=cost["machine"],
+        config_hash=config_hash({"model": config["model"], "data": config["data"]}),
+        git_commit=results["git_commit"],
+        paper_label=entry.label if entry else None,
+        paper_source=entry.source if entry else None,
+        paper_note=entry.note if entry else None,
+    )
+    return row, [*method_notes(cost), *(results.get("notes") or [])]
+
+
+def method_notes(cost: dict[str, object]) -> list[str]:
+    """How latency and peak memory were measured, and where."""
+    return [
+        f"Latency: {cost['latency_method']}, on {cost['machine']} ({cost['device']}).",
+        f"Peak memory: {cost['memory_method']}.",
+    ]
+
+
+def run_row(profile: Profile, entries: list[PaperEntry], run: TrainedRun, work_dir: Path) -> tuple[Row, list[str]]:
+    """The row of one trained run: its checkpoint scored on the profile's sets and measured in a fresh process."""
+    job = work_dir / f"{run.model}_x{run.scale}_{run.run_dir.name}"
+    results, _ = score(job / "eval", profile.resolved_data_root(), profile.test_sets, checkpoint=run.checkpoint)
+    cost = measure_in_subprocess(measure_spec(profile, checkpoint=str(run.checkpoint)), job)
+    sets, _ = set_results(results["sets"], profile.test_sets, entries, run.model, run.scale, run.config)
+    entry = find_entry(entries, run.model, run.config)
+    metrics = run.metrics
+    row = Row(
+        model=run.model,
+        scale=run.scale,
+        sets=sets,
+        parameters=cost["parameters"],
+        macs=cost["macs"],
+        latency_ms=cost["latency_ms"],
+        peak_memory_bytes=cost["peak_memory_bytes"],
+        machine=cost["machine"],
+        train_set=metrics.get("train_set"),
+        batches=metrics.get("batches"),
+        train_seconds=metrics.get("train_seconds"),
+        config_hash=metrics.get("config_hash"),
+        git_commit=metrics.get("git_commit"),
+        seed=metrics.get("seed"),
+        paper_label=entry.label if entry else None,
+        paper_source=entry.source if entry else None,
+        paper_note=entry.note if entry else None,
+        checkpoint=str(run.checkpoint),
+        run_dir=str(run.run_dir),
+        train_machine=metrics.get("machine"),
+    )
+    return row, [*method_notes(cost), *(results.get("notes") or [])]
+
+
+def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -> list[str]:
+    """Footnotes: how compute was measured, where numbers come from, what is missing and why.
+
+    Args:
+        profile: the suite.
+        rows: the leaderboard rows.
+        row_notes: notes gathered while making the rows (measurement methods, sisr.eval's notes).
+    """
+    h, w = profile.measure.input_size
+    notes = [MACS_NOTE.format(h=h, w=w)]
+    notes += [note for note in dict.fromkeys(row_notes) if not note.startswith("LPIPS")]
+    seen: set[str] = set()
+    for row in rows:
+        if row.paper_label and row.paper_label not in seen:
+            seen.add(row.paper_label)
+            caveat = f"; {row.paper_note}" if row.paper_note else ""
+            notes.append(f"Paper numbers for {row.model} are those of {row.paper_label}: {row.paper_source}{caveat}.")
+        elif not row.paper_label and row.model not in seen:
+            seen.add(row.model)
+            notes.append(f"{row.model}: no published results in benchmarks/paper_results.yaml (no published number).")
+    if any(result.lpips is None for row in rows for result in row.sets.values()):
+        reasons = [note for note in dict.fromkeys(row_notes) if note.startswith("LPIPS")]
+        notes.append(f"LPIPS column: {' '.join(reasons) or 'sisr.eval reported no LPIPS for these rows.'}")
+    trained_on = sorted({row.train_machine for row in rows if row.train_machine})
+    if trained_on:
+        notes.append(f"Training ran on: {'; '.join(trained_on)}.")
+    return notes

@@ -1,0 +1,127 @@
+"""The papers' published numbers (benchmarks/paper_results.yaml) and the lookup of the cell a run compares with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from sisr.errors import SISRError
+
+PAPER_RESULTS = Path(__file__).with_name("paper_results.yaml")
+NO_PUBLISHED_NUMBER = "no published number"
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class PaperEntry:
+    """One published table row family: a model (optionally a variant of it) and its numbers per scale and set.
+
+    Args:
+        model: the leaderboard model name it applies to (e.g. "srcnn").
+        label: the paper's name for the network, e.g. "SRCNN 9-5-5".
+        source: where the numbers come from.
+        scales: scale -> set -> {"psnr": float, "ssim": float (optional)}.
+        match: dotted resolved-config keys that must equal these values for a run to use this entry.
+        note: a caveat printed with the numbers.
+    """
+
+    model: str
+    label: str
+    source: str
+    scales: dict[int, dict[str, dict[str, float]]]
+    match: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def matches(self, config: dict[str, Any] | None) -> bool:
+        """Whether a run with this resolved config is the variant this entry describes."""
+        return all(_dotted(config or {}, key) == value for key, value in self.match.items())
+
+
+@dataclass(frozen=True)
+class PaperCell:
+    """The published number for one (model, scale, set) cell, or the reason there is none.
+
+    Args:
+        entry: the matching paper entry, None when no paper covers the model.
+        psnr: published PSNR (dB), None when not published.
+        ssim: published SSIM, None when not published.
+    """
+
+    entry: PaperEntry | None
+    psnr: float | None = None
+    ssim: float | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.psnr is not None
+
+
+def _dotted(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def load_paper_entries(path: str | Path = PAPER_RESULTS) -> list[PaperEntry]:
+    """Read the published-results file.
+
+    Args:
+        path: a YAML file shaped like benchmarks/paper_results.yaml.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SISRError(f"paper results file {path} does not exist; restore benchmarks/paper_results.yaml.")
+    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    entries = []
+    for index, item in enumerate(raw.get("entries") or []):  # type: ignore[union-attr]
+        missing = [key for key in ("model", "label", "source", "scales") if key not in item]
+        if missing:
+            raise SISRError(
+                f"{path}: entry {index} lacks {', '.join(missing)}; every entry needs model, label, source, scales."
+            )
+        scales = {
+            int(scale): {str(s): dict(v) for s, v in sets.items()} for scale, sets in (item["scales"] or {}).items()
+        }
+        entries.append(
+            PaperEntry(
+                model=str(item["model"]),
+                label=str(item["label"]),
+                source=str(item["source"]),
+                scales=scales,
+                match=dict(item.get("match") or {}),
+                note=item.get("note"),
+            )
+        )
+    return entries
+
+
+def find_entry(entries: list[PaperEntry], model: str, config: dict[str, Any] | None) -> PaperEntry | None:
+    """The first entry for `model` whose `match` conditions hold for `config`, or None."""
+    return next((entry for entry in entries if entry.model == model and entry.matches(config)), None)
+
+
+def lookup(
+    entries: list[PaperEntry], model: str, scale: int, set_name: str, config: dict[str, Any] | None
+) -> PaperCell:
+    """The published number a run of `model` at `scale` on `set_name` compares with (unpublished cells say so).
+
+    Args:
+        entries: from :func:`load_paper_entries`.
+        model: leaderboard model name.
+        scale: upscaling factor.
+        set_name: test set name, e.g. "Set5".
+        config: the run's resolved config (for variant matching); None for baselines.
+    """
+    entry = find_entry(entries, model, config)
+    if entry is None:
+        return PaperCell(entry=None)
+    cell = entry.scales.get(int(scale), {}).get(set_name)
+    if not cell:
+        return PaperCell(entry=entry)
+    return PaperCell(entry=entry, psnr=cell.get("psnr"), ssim=cell.get("ssim"))

@@ -1,0 +1,60 @@
+"""The PSNR-versus-compute scatter plot (matplotlib, PNG)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+
+from benchmarks.table import Leaderboard  # noqa: E402
+
+_MARKERS = {2: "o", 3: "s", 4: "^", 8: "D"}
+
+
+def crowding(placed: dict[tuple[float, float], int], x: float, y: float) -> int:
+    """How many labels were already put at about this (log x, y) point, so the next one moves down a line."""
+    key = (round(math.log10(x) * 10) / 10, round(y * 2) / 2)  # a tenth of a decade by half a dB
+    placed[key] = placed.get(key, -1) + 1
+    return placed[key]
+
+
+def psnr_vs_compute(board: Leaderboard, set_name: str, path: Path) -> Path:
+    """Plot each row's Y PSNR on `set_name` against its multiply-adds and its latency (log x axes).
+
+    Args:
+        board: the leaderboard.
+        set_name: the test set whose PSNR is plotted.
+        path: the PNG to write.
+    """
+    size = f"{board.input_size[0]}x{board.input_size[1]} LR"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    panels = ((axes[0], "macs", f"multiply-adds ({size})"), (axes[1], "latency_ms", f"latency, ms ({size}, batch 1)"))
+    scales = sorted({row.scale for row in board.rows})
+    for ax, attribute, label in panels:
+        placed: dict[tuple[float, float], int] = {}
+        for scale in scales:
+            rows = [r for r in board.rows if r.scale == scale and getattr(r, attribute) > 0]
+            xs = [getattr(r, attribute) for r in rows]
+            ys = [r.sets[set_name].psnr for r in rows]
+            ax.scatter(xs, ys, marker=_MARKERS.get(scale, "o"), s=48, label=f"x{scale}")
+            for row, x, y in zip(rows, xs, ys):
+                offset = (5, 4 - 10 * crowding(placed, x, y))
+                ax.annotate(row.model, (x, y), textcoords="offset points", xytext=offset, fontsize=8)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis overlap
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"PSNR on {set_name}, Y (dB)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(title="scale", fontsize=8)
+    machine = board.rows[0].machine if board.rows else ""
+    fig.suptitle(f"PSNR versus compute ({board.profile} profile; latency on {machine})", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,79 @@
+"""Score checkpoints and the bicubic baseline on the suite's test sets with `sisr.eval.evaluate` (the papers' protocol).
+
+Evaluation runs in this process on a config composed from conf/eval.yaml, so every row of the leaderboard is
+scored by the same code as `python -m sisr.eval`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from benchmarks.profile import REPO_ROOT
+
+CONF_DIR = REPO_ROOT / "conf"
+
+
+def compose_eval_config(
+    output_dir: Path,
+    data_root: Path,
+    test_sets: list[str],
+    *,
+    checkpoint: str | Path | None = None,
+    scale: int | None = None,
+    overrides: list[str] | None = None,
+) -> DictConfig:
+    """The conf/eval.yaml config for one evaluation, with paths set directly (no Hydra run needed).
+
+    Args:
+        output_dir: where results.json and the CSV files go.
+        data_root: folder holding the test sets (benchmark/Set5, ...).
+        test_sets: set names, e.g. ["Set5", "Set14"].
+        checkpoint: a sisr.train checkpoint; None evaluates the bicubic baseline at `scale`.
+        scale: the baseline's scale (ignored for checkpoints, which carry their own).
+        overrides: further Hydra overrides (e.g. "trainer.accelerator=cpu").
+    """
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=["model=bicubic", *(overrides or [])])
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(REPO_ROOT)
+        cfg.paths.output_dir = str(output_dir)
+        cfg.data.root = str(data_root)
+        cfg.data.test_sets = list(test_sets)
+        cfg.trainer.enable_progress_bar = False
+        if checkpoint is not None:
+            cfg.ckpt_path = str(checkpoint)
+        else:
+            cfg.data.scale = scale
+    return cfg
+
+
+def score(
+    output_dir: Path,
+    data_root: Path,
+    test_sets: list[str],
+    *,
+    checkpoint: str | Path | None = None,
+    scale: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate a checkpoint (or bicubic at `scale`) on `test_sets`.
+
+    Args:
+        output_dir: where sisr.eval writes its files.
+        data_root: folder holding the test sets.
+        test_sets: set names.
+        checkpoint: a sisr.train checkpoint, or None for the bicubic baseline.
+        scale: the baseline's scale.
+
+    Returns:
+        sisr.eval's results dict (per set: psnr, ssim, psnr_rgb, lpips, count) and the resolved evaluation config.
+    """
+    from sisr.cli import to_container
+    from sisr.eval import evaluate  # Lightning is imported only when something is scored
+
+    cfg = compose_eval_config(output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale)
+    resolved = to_container(cfg)
+    return evaluate(cfg), resolved

@@ -1,0 +1,299 @@
+"""Leaderboard rows: a run's scores, compute and provenance next to the paper's number for the same cell.
+
+The row data is plain (JSON-ready); `quality_columns` and `cost_columns` turn rows into the text cells every
+output format (Markdown, HTML, CSV) shares, so a cell reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from benchmarks.papers import NO_PUBLISHED_NUMBER, PaperCell, PaperEntry, lookup
+
+NOT_AVAILABLE = "n/a"
+BASELINE = "bicubic"
+
+
+@dataclass
+class SetResult:
+    """One test set's scores for a row, and the published number it compares with.
+
+    Args:
+        psnr: PSNR on Y (dB).
+        ssim: SSIM on Y.
+        psnr_rgb: PSNR on RGB (dB).
+        count: images scored.
+        lpips: LPIPS-Alex, None when it could not be computed.
+        paper_psnr: the paper's PSNR for this cell, None when unpublished.
+        paper_ssim: the paper's SSIM for this cell, None when unpublished.
+    """
+
+    psnr: float
+    ssim: float
+    psnr_rgb: float
+    count: int
+    lpips: float | None = None
+    paper_psnr: float | None = None
+    paper_ssim: float | None = None
+
+    @property
+    def delta_psnr(self) -> float | None:
+        return None if self.paper_psnr is None else self.psnr - self.paper_psnr
+
+    @property
+    def delta_ssim(self) -> float | None:
+        return None if self.paper_ssim is None else self.ssim - self.paper_ssim
+
+
+@dataclass
+class Row:
+    """One leaderboard row: a model at a scale.
+
+    Args:
+        model: leaderboard model name ("bicubic" for the baseline).
+        scale: upscaling factor.
+        sets: test set name -> results, in the profile's order.
+        parameters: generator parameters.
+        macs: multiply-adds of one forward pass at the leaderboard's LR input size.
+        latency_ms: median batch-1 latency at that size.
+        peak_memory_bytes: peak memory of one forward pass at that size (method in the leaderboard notes).
+        machine: where latency and memory were measured.
+        train_set: training data (None for the baseline).
+        batches: training batches (None for the baseline).
+        train_seconds: training wall time (None for the baseline).
+        config_hash: sisr.provenance.config_hash of the run (of the evaluation config for the baseline).
+        git_commit: commit the run was trained (or the baseline scored) at.
+        seed: training seed (None for the baseline).
+        paper_label: the paper's name for the compared network, e.g. "SRCNN 9-5-5".
+        paper_source: where the paper numbers come from.
+        paper_note: caveat about the paper numbers.
+        checkpoint: the scored checkpoint.
+        run_dir: the training run folder.
+        train_machine: where it was trained.
+    """
+
+    model: str
+    scale: int
+    sets: dict[str, SetResult]
+    parameters: int
+    macs: int
+    latency_ms: float
+    peak_memory_bytes: int
+    machine: str
+    train_set: str | None = None
+    batches: int | None = None
+    train_seconds: float | None = None
+    config_hash: str | None = None
+    git_commit: str | None = None
+    seed: int | None = None
+    paper_label: str | None = None
+    paper_source: str | None = None
+    paper_note: str | None = None
+    checkpoint: str | None = None
+    run_dir: str | None = None
+    train_machine: str | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model == BASELINE
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, with the per-set deltas spelled out."""
+        data = asdict(self)
+        for name, result in self.sets.items():
+            data["sets"][name]["delta_psnr"] = result.delta_psnr
+            data["sets"][name]["delta_ssim"] = result.delta_ssim
+        return data
+
+
+def set_results(
+    sets: dict[str, dict[str, Any]],
+    test_sets: list[str],
+    entries: list[PaperEntry],
+    model: str,
+    scale: int,
+    config: dict[str, Any] | None,
+) -> tuple[dict[str, SetResult], PaperEntry | None]:
+    """Per-set results of sisr.eval's `results["sets"]`, each with the paper's number for the same cell.
+
+    Args:
+        sets: sisr.eval results per set (psnr, ssim, psnr_rgb, count, lpips).
+        test_sets: the sets to report, in order.
+        entries: published results.
+        model: leaderboard model name.
+        scale: upscaling factor.
+        config: the run's resolved config (variant matching), None for the baseline.
+    """
+    results: dict[str, SetResult] = {}
+    entry = None
+    for name in test_sets:
+        scores = sets[name]
+        cell: PaperCell = lookup(entries, model, scale, name, config)
+        entry = cell.entry or entry
+        results[name] = SetResult(
+            psnr=float(scores["psnr"]),
+            ssim=float(scores["ssim"]),
+            psnr_rgb=float(scores["psnr_rgb"]),
+            count=int(scores["count"]),
+            lpips=None if scores.get("lpips") is None else float(scores["lpips"]),
+            paper_psnr=cell.psnr,
+            paper_ssim=cell.ssim,
+        )
+    return results, entry
+
+
+def sort_rows(rows: list[Row], model_order: list[str]) -> list[Row]:
+    """By scale, then the baseline, then the profile's model order (unknown models last, by name)."""
+    rank = {name: index for index, name in enumerate([BASELINE, *model_order])}
+    return sorted(rows, key=lambda r: (r.scale, rank.get(r.model, len(rank)), r.model))
+
+
+# ------------------------------------------------------------------------------------------------ cell text
+def fmt_paper(result: SetResult) -> str:
+    """"30.48 / 0.8628", "32.39 / SSIM not published" or "no published number"."""
+    if result.paper_psnr is None:
+        return NO_PUBLISHED_NUMBER
+    ssim = f"{result.paper_ssim:.4f}" if result.paper_ssim is not None else "SSIM not published"
+    return f"{result.paper_psnr:.2f} / {ssim}"
+
+
+def fmt_delta(result: SetResult) -> str:
+    """Our minus the paper's PSNR / SSIM, e.g. "-0.36 / -0.0116"."""
+    if result.delta_psnr is None:
+        return NO_PUBLISHED_NUMBER
+    ssim = f"{_signed(result.delta_ssim, 4)}" if result.delta_ssim is not None else "SSIM not published"
+    return f"{_signed(result.delta_psnr, 2)} / {ssim}"
+
+
+def _signed(value: float, digits: int) -> str:
+    """+0.12 / -0.12, and +0.00 rather than -0.00 for a difference that rounds to zero."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
+def fmt_count(value: float, unit: str = "") -> str:
+    """1234567 -> "1.23 M" (k, M, G, T)."""
+    for threshold, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:.2f} {prefix}{unit}"
+    return f"{value:.0f} {unit}".rstrip()
+
+
+def fmt_bytes(value: int) -> str:
+    """Bytes in MiB (KiB below 1 MiB)."""
+    if value < 1024**2:
+        return f"{value / 1024:.1f} KiB"
+    return f"{value / 1024**2:.1f} MiB"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Training wall time, "none (not trained)" for the baseline."""
+    if seconds is None:
+        return "none (not trained)"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fmt_commit(commit: str | None) -> str:
+    """The short commit, keeping the "-dirty" mark of uncommitted changes."""
+    if not commit:
+        return NOT_AVAILABLE
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def _or(value: Any, missing: str) -> str:
+    return missing if value is None else str(value)
+
+
+Column = tuple[str, Callable[[Row], str]]
+
+
+def model_label(row: Row) -> str:
+    """The model name with the paper's name of the compared network, e.g. "srcnn, paper: SRCNN 9-5-5"."""
+    return f"{row.model}, paper: {row.paper_label}" if row.paper_label and not row.is_baseline else row.model
+
+
+def identity_columns() -> list[Column]:
+    """Model, scale, training data and budget: the columns every table starts with."""
+    return [
+        ("Model", model_label),
+        ("Scale", lambda r: f"x{r.scale}"),
+        ("Training data", lambda r: _or(r.train_set, "none (not trained)")),
+        ("Batches", lambda r: _or(r.batches, "none (not trained)")),
+    ]
+
+
+def quality_columns(test_sets: list[str]) -> list[Column]:
+    """Per set: our PSNR / SSIM (Y), the paper's, the delta, RGB PSNR and LPIPS."""
+    columns = identity_columns()
+    for name in test_sets:
+        columns += [
+            (f"{name} PSNR / SSIM (Y)", lambda r, n=name: f"{r.sets[n].psnr:.2f} / {r.sets[n].ssim:.4f}"),
+            (f"{name} paper", lambda r, n=name: fmt_paper(r.sets[n])),
+            (f"{name} delta", lambda r, n=name: fmt_delta(r.sets[n])),
+            (f"{name} PSNR (RGB)", lambda r, n=name: f"{r.sets[n].psnr_rgb:.2f}"),
+            (f"{name} LPIPS", lambda r, n=name: NOT_AVAILABLE if r.sets[n].lpips is None else f"{r.sets[n].lpips:.4f}"),
+        ]
+    return columns
+
+
+def cost_columns(input_size: tuple[int, int]) -> list[Column]:
+    """Parameters, multiply-adds, latency and memory at the stated LR size, training time and provenance."""
+    size = f"{input_size[0]}x{input_size[1]} LR"
+    return [
+        ("Model", model_label),
+        ("Scale", lambda r: f"x{r.scale}"),
+        ("Parameters", lambda r: f"{r.parameters:,}"),
+        (f"MACs ({size})", lambda r: fmt_count(r.macs)),
+        (f"Latency ({size}, batch 1)", lambda r: f"{r.latency_ms:.1f} ms"),
+        (f"Peak memory ({size})", lambda r: fmt_bytes(r.peak_memory_bytes)),
+        ("Measured on", lambda r: r.machine),
+        ("Training time", lambda r: fmt_duration(r.train_seconds)),
+        ("Config hash", lambda r: _or(r.config_hash, NOT_AVAILABLE)),
+        ("Git commit", lambda r: fmt_commit(r.git_commit)),
+        ("Seed", lambda r: _or(r.seed, "none (deterministic)")),
+    ]
+
+
+def render_cells(rows: list[Row], columns: list[Column]) -> tuple[list[str], list[list[str]]]:
+    """Headers and the text cells of `rows` under `columns`."""
+    return [header for header, _ in columns], [[cell(row) for _, cell in columns] for row in rows]
+
+
+@dataclass
+class Leaderboard:
+    """Everything a report shows.
+
+    Args:
+        profile: profile name.
+        description: profile description.
+        test_sets: test sets, in column order.
+        input_size: LR (height, width) of the compute columns.
+        rows: sorted rows.
+        notes: footnotes (measurement methods, LPIPS availability, paper caveats).
+        created: ISO timestamp.
+        plot_set: the test set whose PSNR the scatter plot shows.
+    """
+
+    profile: str
+    description: str
+    test_sets: list[str]
+    input_size: tuple[int, int]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+    created: str = ""
+    plot_set: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "description": self.description,
+            "test_sets": self.test_sets,
+            "input_size": list(self.input_size),
+            "notes": self.notes,
+            "created": self.created,
+            "rows": [row.to_dict() for row in self.rows],
+        }
