@@ -1,4 +1,4 @@
-"""End to end: `python -m benchmarks.run --profile tiny`, restricted to SRCNN at x4, trains, scores and reports."""
+"""End to end: `python -m benchmarks.run --profile tiny` trains every model, scores and reports (what CI runs)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from tests.test_benchmarks_html import check_rendered_page
 def test_tiny_profile_end_to_end(shared_data_dir: Path, tmp_path: Path) -> None:
     out, work = tmp_path / "results", tmp_path / "work"
     env = {**os.environ, "SISR_DATA_DIR": str(shared_data_dir), "SISR_CACHE_DIR": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "benchmarks.run", "--profile", "tiny", "--models", "srcnn", "--scales", "4",
-               "--output", str(out), "--work-dir", str(work)]  # fmt: skip
+    command = [sys.executable, "-m", "benchmarks.run", "--profile", "tiny", "--output", str(out),
+               "--work-dir", str(work)]  # fmt: skip
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -30,7 +30,11 @@ def test_tiny_profile_end_to_end(shared_data_dir: Path, tmp_path: Path) -> None:
     assert not list(out.rglob("*.ckpt"))
 
     data = json.loads((out / "leaderboard.json").read_text())
-    assert [(row["model"], row["scale"]) for row in data["rows"]] == [("bicubic", 4), ("srcnn", 4)]
+    models = ["bicubic", "srcnn", "srresnet", "srgan", "rrdb", "esrgan"]
+    assert [(row["model"], row["scale"]) for row in data["rows"]] == [(model, 4) for model in models]
+    for gan, psnr_model in (("srgan", "srresnet"), ("esrgan", "rrdb")):  # GANs start from the suite's PSNR models
+        gan_config = (work / "train" / f"{gan}_x4" / ".hydra" / "config.yaml").read_text()
+        assert f"{psnr_model}_x4" in gan_config
     assert data["test_sets"] == ["Set5", "Set14"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     srcnn = data["rows"][1]
@@ -44,4 +48,4 @@ def test_tiny_profile_end_to_end(shared_data_dir: Path, tmp_path: Path) -> None:
         row["sets"][s]["lpips"] is not None for row in data["rows"] for s in data["test_sets"]
     )
 
-    check_rendered_page(out / "leaderboard.html", 2, tmp_path, expected_images=1 + 3)  # plot + HR, bicubic, srcnn
+    check_rendered_page(out / "leaderboard.html", len(models), tmp_path, expected_images=1 + 1 + len(models))
