@@ -13,6 +13,7 @@ from typing import Any
 
 from sisr.errors import SISRError
 from sisr.checkpoints import read_checkpoint
+from sisr.stages import STAGE1_DIR
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,16 @@ class TrainedRun:
 
 
 def _checkpoint(run_dir: Path, metrics: dict[str, Any]) -> Path:
-    """The best checkpoint, else the last; paths recorded at training time are re-rooted if the sweep moved."""
-    for key in ("best_checkpoint", "last_checkpoint"):
+    """The last checkpoint (the final weights, as the papers report; picking the best validation score would select
+    on the test sets when they double as validation sets), else the best; re-rooted if the sweep moved."""
+    for key in ("last_checkpoint", "best_checkpoint"):
         recorded = metrics.get(key)
         if not recorded:
             continue
         for candidate in (Path(recorded), run_dir / "checkpoints" / Path(recorded).name):
             if candidate.is_file():
                 return candidate
-    found = sorted((run_dir / "checkpoints").glob("best*.ckpt")) + sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    found = sorted((run_dir / "checkpoints").glob("last*.ckpt")) + sorted((run_dir / "checkpoints").glob("*.ckpt"))
     if not found:
         raise SISRError(f"run {run_dir} has no checkpoint under checkpoints/; it did not finish, retrain or remove it.")
     return found[0]
@@ -95,7 +97,8 @@ def find_runs(sweep_dir: str | Path) -> list[TrainedRun]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise SISRError(f"--collect folder {sweep_dir} does not exist; pass a sisr.train multirun folder.")
-    metrics_files = sorted(sweep_dir.rglob("metrics.json"))
+    # Stage 1 of a two-stage experiment is the PSNR pre-training of the GAN row beside it, not a row of its own.
+    metrics_files = sorted(p for p in sweep_dir.rglob("metrics.json") if p.parent.name != STAGE1_DIR)
     if not metrics_files:
         raise SISRError(
             f"no metrics.json under {sweep_dir}; pass the folder of a finished sweep "

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sisr.errors import SISRError
+from sisr.models.color import rgb_to_ycbcr
 from sisr.vgg import IMAGENET, VGG19Features
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
@@ -29,22 +30,29 @@ def get_criterion(criterion: str) -> Criterion:
 
 
 class PixelLoss(nn.Module):
-    """Mean L1 or squared error between the SR output and the HR image.
+    """Mean L1 or squared error between the SR output and the HR image, on RGB or on the BT.601 Y channel.
 
     Args:
         criterion: 'l1' or 'mse'.
+        channel: 'rgb' (all channels) or 'y' (luma only: SRCNN's objective for its Y-channel network, where the
+            output's chroma is bicubic and must not pull on the prediction).
     """
 
-    def __init__(self, criterion: str = "l1") -> None:
+    def __init__(self, criterion: str = "l1", channel: str = "rgb") -> None:
         super().__init__()
+        if channel not in ("rgb", "y"):
+            raise SISRError(f"unknown loss channel {channel!r}; set `channel` to 'rgb' or 'y'.")
         self.criterion = criterion
+        self.channel = channel
         self.distance = get_criterion(criterion)
 
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
+        if self.channel == "y":
+            sr, hr = rgb_to_ycbcr(sr)[:, :1], rgb_to_ycbcr(hr)[:, :1]
         return self.distance(sr, hr)
 
     def extra_repr(self) -> str:
-        return f"criterion={self.criterion!r}"
+        return f"criterion={self.criterion!r}, channel={self.channel!r}"
 
 
 class PerceptualLoss(nn.Module):

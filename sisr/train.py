@@ -15,9 +15,10 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 
+from sisr.checkpoints import read_checkpoint
 from sisr.cli import run_reporting_user_errors, to_container, write_json
 from sisr.errors import SISRError
 from sisr.lit.base import SRModule
@@ -49,14 +50,23 @@ def build_trainer(cfg: DictConfig, model: SRModule, callbacks: list[Any], logger
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
 
 
+def resume_seed(cfg: DictConfig) -> int:
+    """The run's seed, offset by the resumed checkpoint's step so a resumed run does not replay its first crops."""
+    if not cfg.get("ckpt_path"):
+        return int(cfg.seed)
+    return int(cfg.seed) + int(read_checkpoint(cfg.ckpt_path).get("global_step", 0))
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train, validate and (optionally) test the model described by `cfg`; return the run summary.
+    """Train, validate and (optionally) test the final weights of the model described by `cfg`; return the summary.
 
     The summary is also written to `<output_dir>/metrics.json`; checkpoints go to `<output_dir>/checkpoints/`.
     """
-    pl.seed_everything(cfg.seed, workers=True)
     resolved = to_container(cfg)
     output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(resolved, output_dir / "config.yaml")  # .hydra/config.yaml keeps the interpolations
+    pl.seed_everything(resume_seed(cfg), workers=True)
 
     datamodule = instantiate(cfg.data, _convert_="all")
     model: SRModule = instantiate(cfg.model)
@@ -79,7 +89,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     last = getattr(checkpoint, "last_model_path", "") or None
     test_metrics: dict[str, float] = {}
     if cfg.get("test_after_fit") and datamodule.test_set_names and not trainer.fast_dev_run:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        # The final weights, as the papers report: the best-validation checkpoint would be selected on the test
+        # sets whenever they double as validation sets (data=div2k, data=shared).
+        trainer.test(model, datamodule=datamodule, verbose=False)
         test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
 
     summary = {

@@ -187,3 +187,26 @@ def test_source_table_is_complete_and_well_formed():
     assert [s.name for s in div2k_sources("valid", 8)] == ["div2k_valid_hr"]
     with pytest.raises(SISRError, match="split"):
         div2k_sources("test", 4)
+
+
+def test_interrupted_extraction_is_not_taken_as_complete_and_is_redone(tmp_path, monkeypatch):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    source = _source(_zip(remote / "toy.zip", {"images/a.png": b"first", "images/b.png": b"second"}))
+    root = tmp_path / "root"
+
+    def killed_midway(archive: Path, destination: Path) -> None:
+        (destination / "images").mkdir(parents=True)
+        (destination / "images" / "a.png").write_bytes(b"first")  # b.png never arrives
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dl, "extract", killed_midway)
+        with pytest.raises(KeyboardInterrupt):
+            dl.prepare(source, root)
+    assert (root / "set" / "images").is_dir()
+    assert not dl.is_available(source, root)
+
+    target = dl.prepare(source, root)  # the archive is on disk: unpacked again, completely
+    assert (target / "b.png").read_bytes() == b"second"
+    assert dl.is_available(source, root) and dl.is_prepared(source, root)

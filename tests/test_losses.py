@@ -294,3 +294,20 @@ def test_feature_scale_scales_the_loss() -> None:
         torch.manual_seed(5)
         scaled = PerceptualLoss({"conv1_2": 1.0}, criterion=criterion, feature_scale=0.1, weights=RANDOM_INIT_FOR_TESTS)
         torch.testing.assert_close(scaled(sr, hr), 0.1**power * plain(sr, hr))
+
+
+def test_pixel_loss_on_y_ignores_chroma_errors() -> None:
+    from sisr.models.color import rgb_to_ycbcr, ycbcr_to_rgb
+
+    hr = torch.rand(2, 3, 8, 8)
+    ycbcr = rgb_to_ycbcr(hr)
+    chroma_shifted = ycbcr_to_rgb(torch.cat([ycbcr[:, :1], ycbcr[:, 1:] + 0.05], dim=1))
+    assert PixelLoss("mse", channel="y")(chroma_shifted, hr).item() == pytest.approx(0.0, abs=1e-12)
+    assert PixelLoss("mse", channel="rgb")(chroma_shifted, hr).item() > 1e-4
+    luma_shifted = ycbcr_to_rgb(torch.cat([ycbcr[:, :1] + 0.1, ycbcr[:, 1:]], dim=1))
+    assert PixelLoss("mse", channel="y")(luma_shifted, hr).item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_pixel_loss_rejects_an_unknown_channel() -> None:
+    with pytest.raises(SISRError, match="`channel`"):
+        PixelLoss("l1", channel="lab")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from sisr.eval import evaluate, load_generator
-from sisr.train import train
+from sisr.train import resume_seed, train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 
 TRAINABLE_MODELS = ["srcnn", "srresnet", "rrdb", "srgan", "esrgan"]
@@ -26,6 +27,8 @@ def test_every_model_trains_validates_and_checkpoints(model: str, compose_train)
     assert all(torch.isfinite(torch.tensor(v)) for v in summary["val"].values())
     assert Path(summary["last_checkpoint"]).is_file()
     assert json.loads((run_dir / "metrics.json").read_text())["config_hash"] == summary["config_hash"]
+    saved = OmegaConf.load(run_dir / "config.yaml")  # the resolved config: no interpolations left
+    assert saved.data.root == cfg.data.root and "${" not in (run_dir / "config.yaml").read_text()
     assert (run_dir / "csv" / "metrics.csv").is_file()
     assert any((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -61,6 +64,8 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(compose_train) -> None
     resumed = train(compose_train([*base, "trainer.max_steps=4", f"ckpt_path={first['last_checkpoint']}"], run="resumed"))
     assert first["global_step"] == 2
     assert resumed["global_step"] == 4
+    assert resumed["seed"] == first["seed"]  # the configured seed; the data stream is offset by the resumed step
+    assert resume_seed(compose_train([*base, f"ckpt_path={first['last_checkpoint']}"], run="again")) == first["seed"] + 2
 
 
 def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from sisr.data import sample
 from sisr.data.cache import build_cache, default_cache_dir
 from sisr.data.datasets import SREvalDataset, SRTrainDataset
-from sisr.data.download import archive_path, offline_message, prepare, resolve_data_root, target_path
+from sisr.data.download import archive_path, is_available, offline_message, prepare, resolve_data_root, target_path
 from sisr.data.layouts import ImagePair, find_pairs, named_set_folder
 from sisr.data.sources import SOURCES, Source, div2k_sources
 from sisr.errors import SISRError
@@ -170,7 +170,7 @@ class SRDataModule(pl.LightningDataModule):
             if not spec.sources:
                 folders += absent
                 continue
-            todo = [s for s in spec.sources if not target_path(s, self.root).is_dir()]
+            todo = [s for s in spec.sources if not is_available(s, self.root)]
             # e.g. DIV2K's official LR: without it LR is generated from HR, so it is fetched only when downloading
             (needed if absent else optional).extend(todo)
         return list(dict.fromkeys(needed)), list(dict.fromkeys(optional)), folders

@@ -59,6 +59,16 @@ def is_prepared(source: Source, root: Path) -> bool:
     return (target_path(source, root) / MARKER).is_file()
 
 
+def extraction_marker(source: Source, root: Path) -> Path:
+    """File present while ``source`` is being unpacked: its folder is incomplete until the marker is gone."""
+    return root / source.extract_to / f".sisr_extracting_{source.name}"
+
+
+def is_available(source: Source, root: Path) -> bool:
+    """Whether the folder ``source`` provides is there and not left half-unpacked by an interrupted run."""
+    return target_path(source, root).is_dir() and not extraction_marker(source, root).exists()
+
+
 def file_digest(path: Path, algorithm: str) -> str:
     """Hex digest of a file, read in chunks (archives can be several GB).
 
@@ -273,6 +283,9 @@ def prepare(
     if is_prepared(source, root):
         return target
     archive = download(source, root, allow_download=allow_download)
+    in_progress = extraction_marker(source, root)
+    in_progress.parent.mkdir(parents=True, exist_ok=True)
+    in_progress.touch()  # an interrupted extraction leaves this behind, so the folder is not taken as complete
     extract(archive, root / source.extract_to)
     if not target.is_dir():
         raise SISRError(
@@ -281,6 +294,7 @@ def prepare(
         )
     expected = _expected_checksum(source)
     (target / MARKER).write_text(f"{expected[0]} {expected[1]}\n" if expected else "unverified\n")
+    in_progress.unlink()
     if not keep_archive:
         archive.unlink()
     return target
