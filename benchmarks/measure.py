@@ -129,7 +129,8 @@ def build_generator(spec: dict[str, Any]) -> nn.Module:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Measure a generator in this process; the fields are documented in :func:`measure_in_subprocess`."""
-    from sisr.provenance import count_parameters, machine_name
+    from sisr.models.common import count_parameters
+    from sisr.provenance import machine_name
 
     device = resolve_device(spec.get("device", "auto"))
     height, width = spec["input_size"]

@@ -21,7 +21,8 @@ from sisr.checkpoints import generator_state, read_checkpoint
 from sisr.cli import run_reporting_user_errors, to_container, write_json
 from sisr.errors import SISRError
 from sisr.lit.base import METRIC_NAMES, SRModule
-from sisr.provenance import count_parameters, git_commit, machine_name
+from sisr.models.common import count_parameters
+from sisr.provenance import git_commit, machine_name
 
 
 def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict[str, Any]]:

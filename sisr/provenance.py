@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 # Keys that say where files go, not what was trained; left out of the config hash.
 _NON_SEMANTIC_KEYS = ("paths", "hydra", "logger", "callbacks", "task_name", "ckpt_path")
@@ -61,8 +60,3 @@ def _cpu_model_name() -> str | None:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return None
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters of `module`."""
-    return sum(p.numel() for p in module.parameters())

@@ -22,7 +22,8 @@ from sisr.checkpoints import read_checkpoint
 from sisr.cli import run_reporting_user_errors, to_container, write_json
 from sisr.errors import SISRError
 from sisr.lit.base import SRModule
-from sisr.provenance import config_hash, count_parameters, git_commit, machine_name
+from sisr.models.common import count_parameters
+from sisr.provenance import config_hash, git_commit, machine_name
 
 log = logging.getLogger(__name__)
 

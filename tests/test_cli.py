@@ -50,7 +50,7 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
         (["model=no_such_model"], "Could not find 'model/no_such_model'"),
         (["data.no_such_key=1"], "Key 'no_such_key' is not in struct"),
         (["model=srresnet", "data.scale=5", "data.patch_size=40"], "SRResNet supports scale 2, 3, 4 or 8, got 5"),
-        (["model=srresnet", "data.patch_size=30"], "patch_size"),
+        (["model=srresnet", "data.patch_size=30"], "data.patch_size=30 is not divisible by data.scale=4"),
     ],
     ids=["unknown-model", "missing-key", "bad-scale", "patch-not-divisible"],
 )

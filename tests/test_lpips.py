@@ -38,3 +38,28 @@ def test_cached_weights_are_used_without_a_download(tmp_path: Path, monkeypatch:
     metric.reset()
     metric.update(image, torch.rand(1, 3, 64, 64))
     assert metric.compute().item() > 0.0
+
+
+def test_sisr_eval_reports_lpips_per_set_when_weights_are_cached(
+    compose_train, shared_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sisr.eval import evaluate
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path = alexnet_weights_path()
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)  # random stand-in, same format
+    cfg = compose_train(["model=bicubic", "data.scale=4", "data.test_sets=[Set5]"], config_name="eval")
+    results = evaluate(cfg)
+    assert results["notes"] == []
+    assert results["sets"]["Set5"]["lpips"] > 0.0
+    assert "lpips" in (Path(cfg.paths.output_dir) / "per_set.csv").read_text().splitlines()[0]
+
+
+def test_sisr_eval_says_when_lpips_was_skipped(compose_train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sisr.eval import evaluate
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    results = evaluate(compose_train(["model=bicubic", "data.scale=4", "data.test_sets=[Set5]"], config_name="eval"))
+    assert results["sets"]["Set5"]["lpips"] is None
+    assert results["notes"][0].startswith("LPIPS skipped:")
