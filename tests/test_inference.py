@@ -26,7 +26,7 @@ def test_dihedral_transforms_are_distinct() -> None:
 
 def test_self_ensemble_equals_plain_output_for_an_equivariant_model() -> None:
     # MATLAB bicubic upscaling uses a symmetric kernel and centred pixels: flips and rotations commute with it.
-    model = Bicubic(scale=3)
+    model = Bicubic(scale=3, uint8=False)
     lr = torch.rand(1, 3, 11, 9, dtype=torch.float64)
     assert torch.allclose(self_ensemble(model, lr), model(lr), atol=1e-12)
 
@@ -72,7 +72,7 @@ def test_tiled_forward_runs_the_model_on_small_pieces() -> None:
 
 
 def test_super_resolve_combines_tiling_and_ensemble() -> None:
-    model = Bicubic(scale=2)
+    model = Bicubic(scale=2, uint8=False)
     lr = torch.rand(1, 3, 30, 30, dtype=torch.float64)
     out = super_resolve(model, lr, 2, ensemble=True, tile_size=64)
     assert torch.allclose(out, model(lr), atol=1e-12)

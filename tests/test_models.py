@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import numpy as np
 import torch
 from torch import nn
 
@@ -172,7 +173,16 @@ def test_srcnn_identity_weights_give_bicubic(in_channels: int) -> None:
 
 def test_bicubic_model_is_imresize() -> None:
     lr = torch.rand(1, 3, 5, 4)
-    assert torch.equal(Bicubic(scale=4)(lr), imresize(lr, scale=4))
+    assert torch.equal(Bicubic(scale=4, uint8=False)(lr), imresize(lr, scale=4))
+
+
+def test_bicubic_model_matches_matlab_on_uint8_images() -> None:
+    from sisr.data.degradation import bicubic_upscale
+
+    lr = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    expected = torch.from_numpy(bicubic_upscale(lr, 3)).permute(2, 0, 1).double() / 255
+    out = Bicubic(scale=3)(torch.from_numpy(lr).permute(2, 0, 1).double().unsqueeze(0) / 255)
+    assert torch.equal(torch.round(out[0] * 255), torch.round(expected * 255))
 
 
 def test_default_init_weights_scales_kaiming() -> None:

@@ -174,6 +174,21 @@ def _round_half_up_uint8(x: Tensor) -> Tensor:
     return torch.floor(x.clamp(0.0, 255.0) + 0.5)
 
 
+def imresize_uint8_levels(img01: Tensor, scale: float) -> Tensor:
+    """MATLAB ``imresize`` of a uint8 image, for a [0, 1] tensor holding uint8 levels: rounded to uint8 between
+    the two passes and at the end, as MATLAB does for uint8 input (the published bicubic rows).
+
+    Args:
+        img01: float tensor (C, H, W) or (N, C, H, W) in [0, 1].
+        scale: resize factor.
+
+    Returns:
+        The resized image in [0, 1], on uint8 levels, same dtype and device.
+    """
+    out = _resize(img01 * 255.0, scale, None, between=_round_half_up_uint8)
+    return _round_half_up_uint8(out) / 255.0
+
+
 def _resize_uint8(img: np.ndarray, scale: float) -> np.ndarray:
     """MATLAB ``imresize(img, scale, 'bicubic')`` of an HW or HWC uint8 image (float64, uint8 between passes)."""
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3):

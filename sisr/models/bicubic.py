@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from sisr.data.degradation import imresize
+from sisr.data.degradation import imresize, imresize_uint8_levels
 from sisr.models.common import check_integer_scale
 
 
@@ -13,12 +13,17 @@ class Bicubic(nn.Module):
 
     Args:
         scale: integer upscaling factor (>= 2).
+        uint8: round to uint8 levels between the two passes and at the end, as MATLAB does for the uint8 images
+            the published tables were made from (True); or resize in floating point (False).
     """
 
-    def __init__(self, scale: int = 4) -> None:
+    def __init__(self, scale: int = 4, uint8: bool = True) -> None:
         super().__init__()
         self.scale = check_integer_scale("Bicubic", scale)
+        self.uint8 = uint8
 
     def forward(self, lr: Tensor) -> Tensor:
-        """Map an RGB LR batch (N, 3, h, w) in [0, 1] to (N, 3, h * scale, w * scale), not clamped."""
+        """Map an RGB LR batch (N, 3, h, w) in [0, 1] to (N, 3, h * scale, w * scale)."""
+        if self.uint8:
+            return imresize_uint8_levels(lr, scale=self.scale)
         return imresize(lr, scale=self.scale)
