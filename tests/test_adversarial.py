@@ -29,13 +29,7 @@ from sisr.vgg import RANDOM_INIT_FOR_TESTS
 SCALE, PATCH = 2, 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny CPU models run fastest single-threaded, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class RandomPairs(Dataset):

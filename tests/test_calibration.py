@@ -36,14 +36,7 @@ SSIM_TOLERANCE = 0.002  # REFERENCE.md
 SET_SIZES = {"Set5": 5, "Set14": 14, "BSD100": 100}
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    """One intra-op thread: per-image work on small images gains nothing from more, and on a shared 2-core
-    machine the extra OpenMP thread multiplied this file's CPU time several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def load(path: Path) -> tuple[np.ndarray, bool]:

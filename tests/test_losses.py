@@ -20,13 +20,7 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]  # torchvision's ImageNet preprocessing, w
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny CPU models run fastest single-threaded, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def softplus(x: float) -> float:

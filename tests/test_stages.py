@@ -23,13 +23,7 @@ PROBE = ["+callbacks.fit_start_probe._target_=tests.test_stages.FitStartProbe"]
 QUICK = ["logger=csv", "test_after_fit=false", "trainer.max_steps=2", "pretrain.max_steps=2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny CPU models run fastest single-threaded, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class FitStartProbe(Callback):
