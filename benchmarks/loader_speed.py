@@ -18,16 +18,15 @@ import argparse
 import json
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import PIL
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from benchmarks.machine import machine_info
 from sisr.data.cache import build_cache, mod_crop
 from sisr.data.datasets import SRTrainDataset
 from sisr.data.degradation import bicubic_degrade
@@ -85,20 +84,6 @@ def _patches_per_second(dataset: Dataset, batch_size: int, num_workers: int, bat
     elapsed = time.perf_counter() - start
     del iterator
     return batches * batch_size / elapsed
-
-
-def machine_info() -> dict:
-    """Where the numbers were measured."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "pillow": PIL.__version__,
-        "load_average_1m": os.getloadavg()[0],  # other processes on the machine slow both loaders
-    }
 
 
 def measure(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
+from benchmarks.machine import machine_info
 from sisr.data.degradation import bicubic_upscale
 from sisr.errors import SISRError
 from sisr.metrics import SRMetrics
@@ -177,19 +177,6 @@ def compare(pairs: list[Pair], crop: int, repeats: int = 5) -> dict:
             name: {k: float(np.mean([row[k] for row in rows])) for k in SCORES}
             for name, rows in (("srmetrics", torch_rows), ("numpy", numpy_rows))
         },
-    }
-
-
-def machine_info() -> dict:
-    """Where the numbers were measured."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numpy": np.__version__,
-        "load_average_1m": os.getloadavg()[0],  # other processes on the machine slow both sides
     }
 
 

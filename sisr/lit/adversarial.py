@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
