@@ -51,3 +51,26 @@ def test_paths_follow_environment(compose_train, tmp_path: Path, monkeypatch: py
     cfg = compose_train(["data=div2k"])
     assert cfg.data.root == str(tmp_path / "datasets")
     assert cfg.paths.output_dir == str(tmp_path / "run")
+
+
+def test_pixel_model_configs_hold_the_papers_recipes(compose_train) -> None:
+    srcnn = compose_train(["model=srcnn"]).model
+    assert (srcnn.generator.in_channels, srcnn.generator.mid_kernel_size) == (1, 5)  # SRCNN 9-5-5 on Y
+    assert (srcnn.loss.criterion, srcnn.loss.channel) == ("mse", "y")
+    srresnet = compose_train(["model=srresnet"]).model
+    assert (srresnet.generator.num_features, srresnet.generator.num_blocks) == (64, 16)
+    assert (srresnet.loss.criterion, srresnet.optimizer.lr) == ("mse", 1e-4)  # SRGAN paper, SRResNet-MSE
+    rrdb = compose_train(["model=rrdb"]).model
+    assert (rrdb.generator.num_blocks, rrdb.generator.growth_channels) == (23, 32)
+    assert (rrdb.loss.criterion, rrdb.optimizer.lr, list(rrdb.optimizer.betas)) == ("l1", 2e-4, [0.9, 0.999])
+    assert (rrdb.scheduler.step_size, rrdb.scheduler.gamma) == (200000, 0.5)  # ESRGAN: halved every 2e5
+
+
+def test_a_test_set_may_be_a_folder_path(compose_train, shared_data_dir: Path) -> None:
+    from sisr.eval import evaluate
+
+    folder = shared_data_dir / "benchmark" / "Set5" / "image_SRF_4"
+    by_path = evaluate(compose_train(["data.scale=4", f"data.test_sets=[{folder}]", "lpips=false"], "eval", "a"))
+    by_name = evaluate(compose_train(["data.scale=4", "data.test_sets=[Set5]", "lpips=false"], "eval", "b"))
+    (path_result,) = by_path["sets"].values()
+    assert path_result == by_name["sets"]["Set5"]
