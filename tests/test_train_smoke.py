@@ -88,11 +88,19 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(
     assert sorted(p.name for p in last.parent.iterdir()) == sorted([last.name, Path(first["best_checkpoint"]).name])
 
 
-def test_demo_experiment_runs_end_to_end(compose_train) -> None:
-    # The README's main job, shortened: same config, two batches.
-    overrides = ["experiment=demo", "trainer.max_steps=2", "trainer.val_check_interval=2", "data.num_workers=0"]
+@pytest.mark.parametrize("experiment, train_set, val_set", [("demo", "sample", "Sample"), ("cpu_srresnet", "sun_hays80", "Set5")])
+def test_single_stage_experiments_run_end_to_end(compose_train, experiment: str, train_set: str, val_set: str) -> None:
+    # The same configs as the README's runs, shortened to two batches and one test set.
+    overrides = [
+        f"experiment={experiment}",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=2",
+        "data.num_workers=0",
+        "data.val_max_images=2",
+        f"data.test_sets=[{val_set}]",
+    ]
     summary = train(compose_train(overrides))
     assert summary["batches"] == 2
-    assert summary["train_set"] == "sample"
-    assert {"val/Sample/psnr", "val/Sample/ssim"} <= set(summary["val"])
-    assert {"test/Sample/psnr", "test/Sample/ssim"} <= set(summary["test"])
+    assert summary["train_set"] == train_set
+    assert {f"val/{val_set}/psnr", f"val/{val_set}/ssim"} <= set(summary["val"])
+    assert {f"test/{val_set}/psnr", f"test/{val_set}/ssim"} <= set(summary["test"])
