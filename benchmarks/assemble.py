@@ -35,18 +35,25 @@ def baseline_row(profile: Profile, entries: list[PaperEntry], scale: int, work_d
         model=BASELINE,
         scale=scale,
         sets=sets,
-        parameters=cost["parameters"],
-        macs=cost["macs"],
-        latency_ms=cost["latency_ms"],
-        peak_memory_bytes=cost["peak_memory_bytes"],
-        machine=cost["machine"],
         config_hash=config_hash({"model": config["model"], "data": config["data"]}),
         git_commit=results["git_commit"],
-        paper_label=entry.label if entry else None,
-        paper_source=entry.source if entry else None,
-        paper_note=entry.note if entry else None,
+        **measured_and_paper_fields(cost, entry),
     )
     return row, [*method_notes(cost), *(results.get("notes") or [])]
+
+
+def measured_and_paper_fields(cost: dict[str, object], entry: PaperEntry | None) -> dict[str, object]:
+    """The Row fields every row shares: what the measuring subprocess found, and which paper row it is set against."""
+    return {
+        "parameters": cost["parameters"],
+        "macs": cost["macs"],
+        "latency_ms": cost["latency_ms"],
+        "peak_memory_bytes": cost["peak_memory_bytes"],
+        "machine": cost["machine"],
+        "paper_label": entry.label if entry else None,
+        "paper_source": entry.source if entry else None,
+        "paper_note": entry.note if entry else None,
+    }
 
 
 def method_notes(cost: dict[str, object]) -> list[str]:
@@ -69,23 +76,16 @@ def run_row(profile: Profile, entries: list[PaperEntry], run: TrainedRun, work_d
         model=run.model,
         scale=run.scale,
         sets=sets,
-        parameters=cost["parameters"],
-        macs=cost["macs"],
-        latency_ms=cost["latency_ms"],
-        peak_memory_bytes=cost["peak_memory_bytes"],
-        machine=cost["machine"],
         train_set=metrics.get("train_set"),
         batches=metrics.get("batches"),
         train_seconds=metrics.get("train_seconds"),
         config_hash=metrics.get("config_hash"),
         git_commit=metrics.get("git_commit"),
         seed=metrics.get("seed"),
-        paper_label=entry.label if entry else None,
-        paper_source=entry.source if entry else None,
-        paper_note=entry.note if entry else None,
         checkpoint=str(run.checkpoint),
         run_dir=str(run.run_dir),
         train_machine=metrics.get("machine"),
+        **measured_and_paper_fields(cost, entry),
     )
     return row, [*method_notes(cost), *(results.get("notes") or [])]
 

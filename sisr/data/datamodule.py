@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from sisr.data import sample
 from sisr.data.cache import build_cache, default_cache_dir
-from sisr.data.datasets import SREvalDataset, SRTrainDataset
+from sisr.data.datasets import SREvalDataset, SRTrainDataset, check_patch_size
 from sisr.data.download import archive_path, is_available, offline_message, prepare, resolve_data_root, target_path
 from sisr.data.layouts import ImagePair, find_pairs, named_set_folder
 from sisr.data.sources import SOURCES, Source, div2k_sources
@@ -98,10 +98,7 @@ class SRDataModule(pl.LightningDataModule):
         super().__init__()
         if int(scale) != scale or scale < 1:
             raise SISRError(f"data.scale={scale} must be a positive integer such as 2, 3 or 4.")
-        if patch_size % scale:
-            raise SISRError(
-                f"data.patch_size={patch_size} is not divisible by data.scale={scale}; use a multiple of the scale."
-            )
+        check_patch_size(patch_size, scale)  # at config time, before any image is cached
         self.save_hyperparameters()
         self.scale = int(scale)
         self.train = train

@@ -14,6 +14,14 @@ from sisr.data.transforms import random_aligned_crop, random_dihedral, to_tensor
 from sisr.errors import SISRError
 
 
+def check_patch_size(patch_size: int, scale: int) -> None:
+    """The HR training patch must be a whole number of LR pixels."""
+    if patch_size % scale:
+        raise SISRError(
+            f"data.patch_size={patch_size} is not divisible by data.scale={scale}; use a multiple of the scale."
+        )
+
+
 class _MappedImages:
     """Opens each entry's memory maps on first use, separately in every worker process."""
 
@@ -49,10 +57,7 @@ class SRTrainDataset(Dataset):
     def __init__(
         self, entries: list[CachedImage], scale: int, patch_size: int, repeat: int = 1, augment: bool = True
     ) -> None:
-        if patch_size % scale:
-            raise SISRError(
-                f"data.patch_size={patch_size} is not divisible by data.scale={scale}; use a multiple of the scale."
-            )
+        check_patch_size(patch_size, scale)
         if repeat < 1:
             raise SISRError(f"data.repeat={repeat} must be at least 1.")
         for entry in entries:

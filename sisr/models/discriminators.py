@@ -31,6 +31,13 @@ def _conv_bn_lrelu(in_channels: int, out_channels: int, kernel_size: int, stride
     ]
 
 
+def _dense_head(in_features: int, dense_features: int) -> nn.Sequential:
+    """Flattened features -> dense -> LeakyReLU -> one logit (both papers' classifier head)."""
+    return nn.Sequential(
+        nn.Linear(in_features, dense_features), nn.LeakyReLU(LEAKY_SLOPE, inplace=True), nn.Linear(dense_features, 1)
+    )
+
+
 class _FixedSizeDiscriminator(nn.Module):
     """Shared forward: conv features, flatten, dense head; checks the input matches ``input_size``."""
 
@@ -70,12 +77,7 @@ class SRGANDiscriminator(_FixedSizeDiscriminator):
             stride = 2 if i % 2 else 1  # strides 1, 2, 1, 2, ... from the first block on
             layers += _conv_bn_lrelu(widths[i - 1], widths[i], 3, stride)
         self.features = nn.Sequential(*layers)
-        side = input_size // 16
-        self.head = nn.Sequential(
-            nn.Linear(widths[-1] * side * side, dense_features),
-            nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-            nn.Linear(dense_features, 1),
-        )
+        self.head = _dense_head(widths[-1] * (input_size // 16) ** 2, dense_features)
 
 
 class VGGStyleDiscriminator(_FixedSizeDiscriminator):
@@ -99,9 +101,4 @@ class VGGStyleDiscriminator(_FixedSizeDiscriminator):
         for previous, width in zip(widths, widths[1:]):
             layers += _conv_bn_lrelu(previous, width, 3, 1) + _conv_bn_lrelu(width, width, 4, 2)
         self.features = nn.Sequential(*layers)
-        side = input_size // 32
-        self.head = nn.Sequential(
-            nn.Linear(widths[-1] * side * side, dense_features),
-            nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-            nn.Linear(dense_features, 1),
-        )
+        self.head = _dense_head(widths[-1] * (input_size // 32) ** 2, dense_features)
