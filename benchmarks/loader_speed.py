@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from benchmarks.machine import machine_info
 from sisr.data.cache import build_cache, mod_crop
 from sisr.data.datasets import SRTrainDataset
-from sisr.data.degradation import bicubic_degrade
+from sisr.imresize import bicubic_degrade
 from sisr.data.images import load_image
 from sisr.data.layouts import find_pairs
 from sisr.data.transforms import random_dihedral, to_tensor
@@ -40,9 +40,7 @@ DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "loader_speed.json"
 
 def default_images() -> Path:
     """The shared Sun-Hays80 folder: ``$SISR_DATA_DIR/train/Sun-Hays80`` or ``<repo>/../shared/data/...``."""
-    env = os.environ.get("SISR_DATA_DIR")
-    base = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
-    return base / "train" / "Sun-Hays80"
+    return shared_data_root() / "train" / "Sun-Hays80"
 
 
 class NaivePatchDataset(Dataset):

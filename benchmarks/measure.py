@@ -121,7 +121,7 @@ def peak_memory_bytes(model: nn.Module, lr: Tensor) -> int:
 def build_generator(spec: dict[str, Any]) -> nn.Module:
     """The generator a measurement spec names: a checkpoint, or a parameter-free generator config."""
     if spec.get("checkpoint"):
-        from sisr.eval import load_generator  # imported here: it pulls in Lightning, needed only for checkpoints
+        from sisr.checkpoints import load_generator  # imported here: it pulls in Lightning, needed only for checkpoints
 
         return load_generator(spec["checkpoint"], use_ema=spec.get("use_ema", True))[0]
     return instantiate(spec["generator"]).eval()

@@ -29,8 +29,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from benchmarks.machine import machine_info
-from sisr.data.degradation import bicubic_upscale
+from sisr.imresize import bicubic_upscale
 from sisr.errors import SISRError
+from sisr.paths import shared_data_root
 from sisr.metrics import SRMetrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +59,7 @@ class Pair:
 
 def default_data_dir() -> Path:
     """``$SISR_DATA_DIR`` if set, else ``<repo>/../shared/data``."""
-    env = os.environ.get("SISR_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return shared_data_root()
 
 
 def load_pairs(data_dir: Path, set_name: str = "Set14", scale: int = 4, limit: int | None = None) -> list[Pair]:

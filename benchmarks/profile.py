@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from sisr.errors import SISRError
+from sisr.paths import shared_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES_DIR = Path(__file__).with_name("profiles")
@@ -106,8 +107,7 @@ class Profile:
         """The data root the test sets are read from."""
         if self.data_root:
             return Path(os.path.expandvars(self.data_root)).expanduser()
-        env = os.environ.get("SISR_DATA_DIR")
-        return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+        return shared_data_root()
 
     def restricted(self, models: list[str] | None = None, scales: list[int] | None = None) -> Profile:
         """A copy limited to some models and/or scales (for quick runs and tests)."""

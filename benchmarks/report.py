@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 from benchmarks.papers import NO_PUBLISHED_NUMBER
 from benchmarks.table import NOT_AVAILABLE, Leaderboard, Row, cost_columns, quality_columns, render_cells
+from sisr.files import write_json
 
 NOT_TRAINED = "none (not trained)"
 
@@ -112,6 +112,6 @@ def write_csv(board: Leaderboard, path: Path) -> None:
         writer.writerows(records)
 
 
-def write_json(board: Leaderboard, path: Path) -> None:
+def write_leaderboard_json(board: Leaderboard, path: Path) -> None:
     """The full leaderboard data."""
-    path.write_text(json.dumps(board.to_dict(), indent=2) + "\n")
+    write_json(path, board.to_dict())

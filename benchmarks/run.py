@@ -20,7 +20,7 @@ from benchmarks.html import to_html
 from benchmarks.launch import train_suite
 from benchmarks.papers import load_paper_entries
 from benchmarks.profile import REPO_ROOT, Profile, load_profile
-from benchmarks.report import to_markdown, write_csv, write_json
+from benchmarks.report import to_markdown, write_csv, write_leaderboard_json
 from benchmarks.table import Leaderboard, Row, sort_rows
 from sisr.cli import user_error
 from sisr.errors import SISRError
@@ -84,7 +84,7 @@ def build_leaderboard(profile: Profile, runs: list[TrainedRun], work_dir: Path) 
 def make_visual(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: Path) -> list[tuple[str, Path]]:
     """The zoomed crops of HR, bicubic and every model at the comparison scale (HR first)."""
     from benchmarks.visual import load_test_image, visual_comparison
-    from sisr.eval import load_generator
+    from sisr.checkpoints import load_generator
     from sisr.models.bicubic import Bicubic
 
     spec = profile.visual
@@ -119,7 +119,7 @@ def write_outputs(profile: Profile, board: Leaderboard, out_dir: Path, work_dir:
     paths = {name: out_dir / name for name in OUTPUTS}
     paths["leaderboard.md"].write_text(to_markdown(board, plot.name, relative))
     write_csv(board, paths["leaderboard.csv"])
-    write_json(board, paths["leaderboard.json"])
+    write_leaderboard_json(board, paths["leaderboard.json"])
     paths["leaderboard.html"].write_text(to_html(board, plot, visual))
     return paths
 

@@ -1,4 +1,4 @@
-"""Reading sisr training checkpoints: one place for the file checks and for picking out the generator's weights."""
+"""Reading sisr training checkpoints: the file checks, the generator's weights, and the generator rebuilt from them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from hydra.utils import instantiate
+from torch import Tensor, nn
 
 from sisr.errors import SISRError
 
@@ -43,3 +44,21 @@ def generator_state(state_dict: dict[str, Tensor], use_ema: bool = True) -> tupl
     from_ema = use_ema and any(key.startswith(EMA_PREFIX) for key in state_dict)
     prefix = EMA_PREFIX if from_ema else GENERATOR_PREFIX
     return {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}, from_ema
+
+def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the generator of a sisr checkpoint from the config saved inside it, and load its weights.
+
+    Args:
+        path: checkpoint written by `sisr.train`.
+        use_ema: prefer the EMA weights when the run kept them.
+
+    Returns:
+        The generator in eval mode and the run's resolved config.
+    """
+    checkpoint = read_checkpoint(path)
+    if "sisr_config" not in checkpoint:
+        raise SISRError(f"checkpoint {path} was not written by sisr.train (no saved config); retrain or re-export it.")
+    config = checkpoint["sisr_config"]
+    generator = instantiate(config["model"]["generator"])
+    generator.load_state_dict(generator_state(checkpoint["state_dict"], use_ema)[0])
+    return generator.eval(), config

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -46,11 +44,3 @@ def run_reporting_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain containers, for checkpoints and results files."""
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write `payload` as indented JSON, atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)

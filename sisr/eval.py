@@ -16,31 +16,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from sisr.checkpoints import generator_state, read_checkpoint
-from sisr.cli import run_reporting_user_errors, to_container, write_json
+from sisr.checkpoints import load_generator
+from sisr.cli import run_reporting_user_errors, to_container
+from sisr.files import write_json
 from sisr.errors import SISRError
 from sisr.lit.base import METRIC_NAMES, SRModule
 from sisr.models.common import count_parameters
 from sisr.provenance import git_commit, machine_name
 
-
-def load_generator(path: str | Path, use_ema: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the generator of a sisr checkpoint from the config saved inside it, and load its weights.
-
-    Args:
-        path: checkpoint written by `sisr.train`.
-        use_ema: prefer the EMA weights when the run kept them.
-
-    Returns:
-        The generator in eval mode and the run's resolved config.
-    """
-    checkpoint = read_checkpoint(path)
-    if "sisr_config" not in checkpoint:
-        raise SISRError(f"checkpoint {path} was not written by sisr.train (no saved config); retrain or re-export it.")
-    config = checkpoint["sisr_config"]
-    generator = instantiate(config["model"]["generator"])
-    generator.load_state_dict(generator_state(checkpoint["state_dict"], use_ema)[0])
-    return generator.eval(), config
 
 
 def resolve_scale(cfg: DictConfig, checkpoint_config: dict[str, Any] | None) -> int:

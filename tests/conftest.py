@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from sisr.paths import shared_data_root
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def locate_shared_data() -> Path:
-    """The shared data folder: $SISR_DATA_DIR if set, else ../shared/data beside the repository."""
-    env = os.environ.get("SISR_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    """The shared data folder, as the library resolves it (sisr.paths), made absolute from the repository root."""
+    path = shared_data_root()
+    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.papers import NO_PUBLISHED_NUMBER, load_paper_entries, lookup
-from benchmarks.report import to_markdown, write_csv, write_json
+from benchmarks.report import to_markdown, write_csv, write_leaderboard_json
 from benchmarks.table import BASELINE, Leaderboard, Row, fmt_delta, fmt_paper, set_results, sort_rows
 from sisr.errors import SISRError
 
@@ -122,7 +122,7 @@ def test_markdown_has_every_row_the_baseline_and_the_input_size(tmp_path: Path) 
 def test_csv_and_json_hold_every_row_without_blank_cells(tmp_path: Path) -> None:
     board = board_with_rows()
     write_csv(board, tmp_path / "board.csv")
-    write_json(board, tmp_path / "board.json")
+    write_leaderboard_json(board, tmp_path / "board.json")
     with open(tmp_path / "board.csv") as handle:
         records = list(csv.DictReader(handle))
     assert [r["model"] for r in records] == ["bicubic", "bicubic", "srcnn", "esrgan"]

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sisr.data.degradation import bicubic_upscale
+from sisr.imresize import bicubic_upscale
 from sisr.eval import evaluate
 from sisr.metrics import SRMetrics
 from tests.conftest import compose_config

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from sisr.data import cache as cache_module
 from sisr.data.cache import build_cache, subimage_positions
 from sisr.data.datasets import SREvalDataset, SRTrainDataset
-from sisr.data.degradation import bicubic_degrade
+from sisr.imresize import bicubic_degrade
 from sisr.data.layouts import find_pairs
 from sisr.errors import SISRError
 
@@ -206,10 +206,3 @@ def test_eval_dataset_returns_whole_images_with_gray_flag(tmp_path):
     assert torch.equal(gray["hr"][0], gray["hr"][2])
     batch = next(iter(DataLoader(dataset, batch_size=1)))
     assert batch["name"] == ["c"] and batch["is_gray"].tolist() == [False]
-
-
-def test_default_cache_dir_is_under_the_data_root_unless_read_only(tmp_path, monkeypatch):
-    assert cache_module.default_cache_dir(tmp_path / "root") == tmp_path / "root" / ".cache" / "sisr"
-    monkeypatch.setattr(cache_module.os, "access", lambda *args: False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_module.default_cache_dir(tmp_path / "root") == tmp_path / "home" / ".cache" / "sisr"

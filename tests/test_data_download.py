@@ -159,13 +159,6 @@ def test_unreachable_url_gives_one_sentence_with_file_path_and_url(tmp_path):
     assert not list((root / "downloads").iterdir())
 
 
-def test_data_root_from_argument_env_or_default(monkeypatch, tmp_path):
-    monkeypatch.setenv(dl.DATA_ROOT_ENV, str(tmp_path / "env"))
-    assert dl.resolve_data_root(str(tmp_path / "arg")) == tmp_path / "arg"
-    assert dl.resolve_data_root(None) == tmp_path / "env"
-    monkeypatch.delenv(dl.DATA_ROOT_ENV)
-    assert dl.resolve_data_root(None) == Path("data")
-
 
 def test_source_table_is_complete_and_well_formed():
     for split in ("train", "valid"):

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from scipy.signal import convolve2d
 
-from sisr.data.degradation import bicubic_upscale
+from sisr.imresize import bicubic_upscale
 from sisr.errors import SISRError
 from sisr.metrics import SRMetrics, psnr, rgb_to_y, ssim, to_uint8_range
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from sisr.eval import evaluate, load_generator
+from sisr.checkpoints import load_generator
+from sisr.eval import evaluate
 from sisr.train import resume_seed, train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 

@@ -1,7 +1,7 @@
 """Decode-once cache: every (HR, LR) pair stored as uint8 ``.npy`` files and read back as memory maps.
 
 Building the cache decodes each image once, mod-crops HR to a multiple of the scale, and takes the provided
-LR file or makes LR with MATLAB bicubic (:func:`sisr.data.degradation.bicubic_degrade`). Training then reads
+LR file or makes LR with MATLAB bicubic (:func:`sisr.imresize.bicubic_degrade`). Training then reads
 patches straight from ``np.load(..., mmap_mode="r")`` arrays: no PNG decoding and no resizing per sample, and
 DataLoader workers share the page cache.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from sisr.data.degradation import bicubic_degrade
+from sisr.imresize import bicubic_degrade
 from sisr.data.images import BadImageTally, UnreadableImageError, load_image
 from sisr.data.layouts import ImagePair
 from sisr.errors import SISRError
@@ -63,17 +63,6 @@ class CachedImage:
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """(LR, HR) as read-only memory maps."""
         return np.load(self.lr_file, mmap_mode="r"), np.load(self.hr_file, mmap_mode="r")
-
-
-def default_cache_dir(root: Path) -> Path:
-    """``<root>/.cache/sisr``, or ``~/.cache/sisr`` when the data root is not writable."""
-    preferred = Path(root) / ".cache" / "sisr"
-    probe = next((p for p in [preferred, *preferred.parents] if p.exists()), None)
-    if probe is not None and os.access(probe, os.W_OK):
-        return preferred
-    fallback = Path.home() / ".cache" / "sisr"
-    log.info("Data root %s is not writable; caching decoded images in %s.", root, fallback)
-    return fallback
 
 
 def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:

@@ -22,12 +22,14 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from sisr.data import sample
-from sisr.data.cache import build_cache, default_cache_dir
+from sisr.data.cache import build_cache
 from sisr.data.datasets import SREvalDataset, SRTrainDataset, check_patch_size
-from sisr.data.download import archive_path, is_available, offline_message, prepare, resolve_data_root, target_path
+from sisr.data.download import archive_path, is_available, offline_message, prepare, target_path
 from sisr.data.layouts import ImagePair, find_pairs, named_set_folder
 from sisr.data.sources import SOURCES, Source, div2k_sources
 from sisr.errors import SISRError
+from sisr.paths import cache_dir as resolve_cache_dir
+from sisr.paths import data_root
 
 
 @dataclass
@@ -58,8 +60,8 @@ class SRDataModule(pl.LightningDataModule):
         train: training set name ("div2k", "sample", "sun_hays80") or folder path; None for evaluation only.
         val_sets: validation set names (Set5, Set14, BSD100, DIV2K, Sample) or folder paths, in loader order.
         test_sets: test set names or folder paths, in loader order.
-        root: data root (None: ``$SISR_DATA_DIR``, else ``./data``).
-        cache_dir: where decoded images are cached (None: ``<root>/.cache/sisr``).
+        root: data root (None: ``$SISR_DATA_DIR``, else ``./data``; see :mod:`sisr.paths`).
+        cache_dir: where decoded images are cached (None: ``$SISR_CACHE_DIR``, else ``./.cache``; see :mod:`sisr.paths`).
         patch_size: HR training patch side; must be divisible by ``scale``.
         batch_size: training batch size (evaluation uses 1).
         num_workers: DataLoader worker processes.
@@ -102,8 +104,8 @@ class SRDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         self.scale = int(scale)
         self.train = train
-        self.root = resolve_data_root(root)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.root = data_root(root)
+        self.cache_dir = resolve_cache_dir(cache_dir)
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -125,11 +127,6 @@ class SRDataModule(pl.LightningDataModule):
         self.test_datasets: list[SREvalDataset] | None = None
 
     # --- resolving names --------------------------------------------------------------------------------------
-    def _cache(self) -> Path:
-        if self.cache_dir is None:
-            self.cache_dir = default_cache_dir(self.root)
-        return self.cache_dir
-
     def _spec(self, spec: str, evaluation: bool) -> _SetSpec:
         """Resolve a configured dataset (name or path) without touching the disk."""
         key = spec.lower()
@@ -215,12 +212,12 @@ class SRDataModule(pl.LightningDataModule):
         pairs = self._pairs(spec)
         if max_images is not None:
             pairs = pairs[:max_images]
-        entries = build_cache(pairs, self.scale, self._cache(), skip_bad=self.skip_bad, context=spec.name)
+        entries = build_cache(pairs, self.scale, self.cache_dir, skip_bad=self.skip_bad, context=spec.name)
         return SREvalDataset(entries)
 
     def _pairs(self, spec: _SetSpec) -> list[ImagePair]:
         if spec.sample_split is not None:
-            return find_pairs(sample.materialise(spec.sample_split, self._cache()), self.scale)
+            return find_pairs(sample.materialise(spec.sample_split, self.cache_dir), self.scale)
         return find_pairs(spec.folder, self.scale, split=spec.split)
 
     def setup(self, stage: str | None = None) -> None:
@@ -229,7 +226,7 @@ class SRDataModule(pl.LightningDataModule):
         if stage in (None, "fit") and self.train is not None and self.train_dataset is None:
             spec = self._spec(self.train, evaluation=False)
             entries = build_cache(
-                self._pairs(spec), self.scale, self._cache(), skip_bad=self.skip_bad, context=spec.name,
+                self._pairs(spec), self.scale, self.cache_dir, skip_bad=self.skip_bad, context=spec.name,
                 subimage_size=self.subimage_size, subimage_step=self.subimage_step,
             )
             self.train_dataset = SRTrainDataset(entries, self.scale, self.patch_size, self.repeat, self.augment)

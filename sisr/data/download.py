@@ -22,26 +22,13 @@ from tqdm.auto import tqdm
 
 from sisr.data.sources import Source
 from sisr.errors import SISRError
+from sisr.paths import data_root
 
 log = logging.getLogger(__name__)
 
-DATA_ROOT_ENV = "SISR_DATA_DIR"
-"""Environment variable naming the data root when ``data.root`` is not set."""
-DEFAULT_DATA_ROOT = "data"
-"""Data root (relative to the working directory) when neither ``data.root`` nor ``$SISR_DATA_DIR`` is set."""
 MARKER = ".sisr_complete"
 """File written into an unpacked folder once its archive was verified and fully extracted."""
 _CHUNK = 1 << 20  # 1 MiB per read while downloading and hashing
-
-
-def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$SISR_DATA_DIR``, else ``./data``.
-
-    Args:
-        root: explicit data root, or None.
-    """
-    chosen = root if root not in (None, "") else os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
-    return Path(chosen).expanduser()
 
 
 def archive_path(source: Source, root: Path) -> Path:
@@ -261,14 +248,13 @@ def extract(archive: Path, destination: Path) -> None:
 
 
 def prepare(
-    source: Source, root: str | os.PathLike | None = None, *, keep_archive: bool = True, allow_download: bool = True
+    source: Source, root: str | os.PathLike | None = None, *, allow_download: bool = True
 ) -> Path:
     """Make ``source`` available under the data root: download, verify, unpack; a no-op when already done.
 
     Args:
         source: the archive (see :data:`sisr.data.sources.SOURCES`).
         root: data root (None: ``$SISR_DATA_DIR`` or ``./data``).
-        keep_archive: keep the archive in ``<root>/downloads`` after unpacking.
         allow_download: when False, only unpack an archive already in ``<root>/downloads`` (no network).
 
     Returns:
@@ -278,7 +264,7 @@ def prepare(
         SISRError: offline / unreachable URL (or no local archive with ``allow_download=False``), checksum
             mismatch, unsafe archive, or an archive that does not contain the expected folder.
     """
-    root = resolve_data_root(root)
+    root = data_root(root)
     target = target_path(source, root)
     if is_prepared(source, root):
         return target
@@ -295,7 +281,5 @@ def prepare(
     expected = _expected_checksum(source)
     (target / MARKER).write_text(f"{expected[0]} {expected[1]}\n" if expected else "unverified\n")
     in_progress.unlink()
-    if not keep_archive:
-        archive.unlink()
     return target
 
