@@ -72,7 +72,7 @@ TINY_MODEL_OVERRIDES: dict[str, list[str]] = {
 # Overrides that make a run hermetic and quick: embedded images, two batches, one short validation.
 SMOKE_OVERRIDES = [
     "data=sample",
-    "trainer=smoke",
+    "debug=smoke",
     "data.patch_size=32",
     "data.batch_size=2",
     "data.num_workers=0",

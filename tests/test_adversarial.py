@@ -23,7 +23,7 @@ from sisr.lit.pixel import PixelSRModule
 from sisr.losses import AdversarialLoss, PerceptualLoss, PixelLoss
 from sisr.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from sisr.models.srresnet import SRResNet
-from sisr.train import build_trainer
+from sisr.training import build_trainer
 from sisr.vgg import RANDOM_INIT_FOR_TESTS
 
 SCALE, PATCH = 2, 32

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from benchmarks.collect import find_runs
 from benchmarks.run import main, parse_args, run
 from sisr.errors import SISRError
-from sisr.train import train
+from sisr.training import train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 
 # Bicubic x4 on Set5 from REFERENCE.md, and how close an implementation of the protocol must land.

@@ -14,13 +14,13 @@ from pytorch_lightning.callbacks import Callback
 
 from sisr.errors import SISRError
 from sisr.stages import STAGE1_DIR, STAGE2_DIR, run_stages, stage1_config
-from sisr.train import train
+from sisr.training import train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 
 EXPERIMENTS = {"srgan_x4": "srgan", "esrgan_x4": "esrgan"}
 PROBE = ["+callbacks.fit_start_probe._target_=tests.test_stages.FitStartProbe"]
-# The experiments set paper-scale budgets; these bring both stages down to two batches.
-QUICK = ["logger=csv", "test_after_fit=false", "trainer.max_steps=2", "pretrain.max_steps=2"]
+# The experiments set paper-scale budgets; debug=smoke (in SMOKE_OVERRIDES) caps both stages at two batches.
+QUICK = ["logger=csv", "test_after_fit=false"]
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -91,7 +91,7 @@ def test_experiment_composes_both_stages(compose_train, experiment: str, patch: 
 def test_stages_need_a_gan_model_and_a_checkpoint_callback(compose_train) -> None:
     with pytest.raises(SISRError, match="model=srgan or model=esrgan"):
         run_stages(compose_train(["experiment=srgan_x4", "model=srresnet"]))
-    with pytest.raises(SISRError, match="no ModelCheckpoint callback.*callbacks=default"):
+    with pytest.raises(SISRError, match="hands stage 1's final weights over through last.ckpt.*callbacks=default"):
         run_stages(compose_train(["experiment=srgan_x4", "callbacks=none"]))
 
 
@@ -117,14 +117,15 @@ def test_two_stage_experiment_chains_stage2_onto_stage1(compose_train, probe, ex
     stage1, stage2 = result["stage1"], result["stage2"]
     assert (stage1["batches"], stage1["global_step"]) == (2, 2)
     assert (stage2["batches"], stage2["global_step"]) == (2, 4)
-    assert result["pretrained_generator"] == stage1["best_checkpoint"]
-    assert Path(stage1["best_checkpoint"]).parent == run_dir / STAGE1_DIR / "checkpoints"
+    assert result["pretrained_generator"] == stage1["last_checkpoint"]  # the final weights are handed over
+    assert Path(stage1["last_checkpoint"]) == run_dir / STAGE1_DIR / "checkpoints" / "last.ckpt"
+    assert stage1["choices"]["model"] == ("srresnet" if model == "srgan" else "rrdb")
     assert Path(stage2["last_checkpoint"]).parent == run_dir / STAGE2_DIR / "checkpoints"
     assert json.loads((run_dir / "stages.json").read_text()) == json.loads(json.dumps(result))
     assert (run_dir / STAGE1_DIR / "metrics.json").is_file() and (run_dir / STAGE2_DIR / "metrics.json").is_file()
 
     # stage 1 trained the pixel-loss model with the tiny generator; stage 2 started from its weights
-    stage1_config_saved = torch.load(stage1["best_checkpoint"], map_location="cpu", weights_only=True)["sisr_config"]
+    stage1_config_saved = torch.load(stage1["last_checkpoint"], map_location="cpu", weights_only=True)["sisr_config"]
     assert stage1_config_saved["model"]["_target_"] == "sisr.lit.pixel.PixelSRModule"
     assert stage1_config_saved["model"]["generator"]["num_features"] == 8
     assert [record["module"] for record in probe] == ["PixelSRModule", "AdversarialSRModule"]

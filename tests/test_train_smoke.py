@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from sisr.checkpoints import load_generator
 from sisr.eval import evaluate
-from sisr.train import resume_seed, train
+from sisr.training import train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 
 TRAINABLE_MODELS = ["srcnn", "srresnet", "rrdb", "srgan", "esrgan"]
@@ -62,11 +62,12 @@ def test_generator_is_rebuilt_from_the_config_saved_in_the_checkpoint(compose_tr
 def test_interrupted_run_resumes_from_its_last_checkpoint(compose_train) -> None:
     base = ["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "test_after_fit=false"]
     first = train(compose_train(base))
-    resumed = train(compose_train([*base, "trainer.max_steps=4", f"ckpt_path={first['last_checkpoint']}"], run="resumed"))
+    resumed = train(compose_train([*base, "trainer.max_steps=4", "budget_cap=4", f"ckpt_path={first['last_checkpoint']}"], run="resumed"))
     assert first["global_step"] == 2
     assert resumed["global_step"] == 4
-    assert resumed["seed"] == first["seed"]  # the configured seed; the data stream is offset by the resumed step
-    assert resume_seed(compose_train([*base, f"ckpt_path={first['last_checkpoint']}"], run="again")) == first["seed"] + 2
+    assert resumed["seed"] == first["seed"]  # the seed actually used: the stream resumes where it stopped
+    assert resumed["resumed_from"] == first["last_checkpoint"] and first["resumed_from"] is None
+    assert first["status"] == resumed["status"] == "completed"
 
 
 def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(
@@ -82,7 +83,14 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(
         raise KeyboardInterrupt("killed while saving")
 
     monkeypatch.setattr(torch, "save", interrupted_save)  # what Lightning serialises checkpoints with
-    resume = [*base, "trainer.max_steps=4", f"ckpt_path={last}", f"callbacks.model_checkpoint.dirpath={last.parent}"]
+    resume = [
+        *base,
+        "trainer.max_steps=4",
+        "budget_cap=4",
+        f"ckpt_path={last}",
+        f"callbacks.model_checkpoint.dirpath={last.parent}",
+        f"callbacks.best_checkpoint.dirpath={last.parent}",
+    ]
     with pytest.raises((KeyboardInterrupt, SystemExit)):
         train(compose_train(resume, run="resumed"))
     assert last.read_bytes() == before

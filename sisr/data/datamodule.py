@@ -26,6 +26,7 @@ from sisr.data.cache import build_cache
 from sisr.data.datasets import SREvalDataset, SRTrainDataset, check_patch_size
 from sisr.data.download import archive_path, is_available, offline_message, prepare, target_path
 from sisr.data.layouts import ImagePair, find_pairs, named_set_folder
+from sisr.data.sampling import EpochPermutation, EvalShard, ResumableLoader
 from sisr.data.sources import SOURCES, Source, div2k_sources
 from sisr.errors import SISRError
 from sisr.paths import cache_dir as resolve_cache_dir
@@ -74,6 +75,8 @@ class SRDataModule(pl.LightningDataModule):
         val_max_images: use only the first N images of each validation set (smoke runs); None for all.
         subimage_size: cache training images as HR sub-images of this side (e.g. 480); None for whole images.
         subimage_step: stride between sub-images (default ``subimage_size // 2``).
+        seed: seeds the training stream: each patch is a pure function of (seed, epoch, index), and each
+            process of a multi-process run draws its own shard (see :mod:`sisr.data.sampling`).
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class SRDataModule(pl.LightningDataModule):
         val_max_images: int | None = None,
         subimage_size: int | None = None,
         subimage_step: int | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if int(scale) != scale or scale < 1:
@@ -118,6 +122,7 @@ class SRDataModule(pl.LightningDataModule):
         self.val_max_images = val_max_images
         self.subimage_size = subimage_size
         self.subimage_step = subimage_step
+        self.seed = int(seed)
         self.val_sets = _as_list(val_sets)
         self.test_sets = _as_list(test_sets)
         self.val_set_names = [self._spec(s, evaluation=True).name for s in self.val_sets]
@@ -229,7 +234,9 @@ class SRDataModule(pl.LightningDataModule):
                 self._pairs(spec), self.scale, self.cache_dir, skip_bad=self.skip_bad, context=spec.name,
                 subimage_size=self.subimage_size, subimage_step=self.subimage_step,
             )
-            self.train_dataset = SRTrainDataset(entries, self.scale, self.patch_size, self.repeat, self.augment)
+            self.train_dataset = SRTrainDataset(
+                entries, self.scale, self.patch_size, self.repeat, self.augment, seed=self.seed
+            )
         if stage in (None, "fit", "validate") and self.val_datasets is None:
             self.val_datasets = [
                 self._eval_dataset(self._spec(s, evaluation=True), self.val_max_images) for s in self.val_sets
@@ -237,16 +244,21 @@ class SRDataModule(pl.LightningDataModule):
         if stage in (None, "test") and self.test_datasets is None:
             self.test_datasets = [self._eval_dataset(self._spec(s, evaluation=True), None) for s in self.test_sets]
 
-    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-            drop_last=shuffle and len(dataset) >= batch_size,
-        )
+    def _rank_and_world_size(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader_options(self) -> dict:
+        return {
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.persistent_workers and self.num_workers > 0,
+        }
+
+    def _eval_loader(self, dataset: SREvalDataset) -> DataLoader:
+        rank, world_size = self._rank_and_world_size()
+        sampler = EvalShard(len(dataset), rank, world_size)  # every image scored once, on one rank
+        return DataLoader(dataset, batch_size=1, sampler=sampler, **self._loader_options())
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled batches of ``{"lr", "hr", "name"}`` patches."""
@@ -254,16 +266,21 @@ class SRDataModule(pl.LightningDataModule):
             raise SISRError("data.train is not set, so there is no training data; set it to div2k, sample or a folder.")
         if self.train_dataset is None:
             self.setup("fit")
-        return self._loader(self.train_dataset, self.batch_size, shuffle=True)
+        rank, world_size = self._rank_and_world_size()
+        sampler = EpochPermutation(len(self.train_dataset), self.seed, rank, world_size)
+        full_batches = len(sampler) >= self.batch_size  # fewer patches than a batch: one short batch per epoch
+        return ResumableLoader(
+            self.train_dataset, sampler, batch_size=self.batch_size, drop_last=full_batches, **self._loader_options()
+        )
 
     def val_dataloader(self) -> list[DataLoader]:
         """One loader per validation set (batch size 1), in ``val_set_names`` order."""
         if self.val_datasets is None:
             self.setup("validate")
-        return [self._loader(ds, 1, shuffle=False) for ds in self.val_datasets or []]
+        return [self._eval_loader(ds) for ds in self.val_datasets or []]
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per test set (batch size 1), in ``test_set_names`` order."""
         if self.test_datasets is None:
             self.setup("test")
-        return [self._loader(ds, 1, shuffle=False) for ds in self.test_datasets or []]
+        return [self._eval_loader(ds) for ds in self.test_datasets or []]

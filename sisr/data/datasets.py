@@ -7,6 +7,7 @@ Samples are dicts of float tensors in [0, 1], (C, H, W), RGB: ``{"lr", "hr", "na
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from sisr.data.cache import CachedImage
@@ -43,8 +44,9 @@ class SRTrainDataset(Dataset):
     """Random aligned (LR, HR) patches with random flips and 90-degree rotations.
 
     Each item picks a random position in one image: the LR patch is ``patch_size // scale`` pixels square and
-    the HR patch is exactly ``scale`` times larger at ``scale`` times the position. Randomness comes from torch's
-    global generator, so each DataLoader worker draws its own crops and a fixed seed reproduces them.
+    the HR patch is exactly ``scale`` times larger at ``scale`` times the position. Items are indexed by sample
+    number (epoch * len + index, see :mod:`sisr.data.sampling`), and each draws its crop and flip from a generator
+    seeded with (seed, sample number): a pure function of the seed, the epoch and the index.
 
     Args:
         entries: cached images (whole images or sub-image stacks) from :func:`sisr.data.cache.build_cache`.
@@ -52,10 +54,17 @@ class SRTrainDataset(Dataset):
         patch_size: HR patch side; must be divisible by ``scale``.
         repeat: how many times each image is visited per epoch (length = images x repeat).
         augment: apply random horizontal/vertical flips and transposes (the 8 dihedral transforms).
+        seed: the run's seed; with the sample number it fixes each patch.
     """
 
     def __init__(
-        self, entries: list[CachedImage], scale: int, patch_size: int, repeat: int = 1, augment: bool = True
+        self,
+        entries: list[CachedImage],
+        scale: int,
+        patch_size: int,
+        repeat: int = 1,
+        augment: bool = True,
+        seed: int = 0,
     ) -> None:
         check_patch_size(patch_size, scale)
         if repeat < 1:
@@ -79,18 +88,24 @@ class SRTrainDataset(Dataset):
         self.lr_patch = patch_size // scale
         self.repeat = repeat
         self.augment = augment
+        self.seed = int(seed)
 
     def __len__(self) -> int:
         return len(self.items) * self.repeat
+
+    def sample_generator(self, index: int) -> torch.Generator:
+        """The random source of sample number ``index``: seeded from (seed, index) only."""
+        return torch.Generator().manual_seed((self.seed * 0x9E3779B1 + index * 0x85EBCA77) % (2**63))
 
     def __getitem__(self, index: int) -> dict:
         image_index, sub = self.items[index % len(self.items)]
         lr, hr = self.images.get(image_index)
         if sub is not None:
             lr, hr = lr[sub], hr[sub]
-        lr, hr = random_aligned_crop(lr, hr, self.scale, self.lr_patch)
+        generator = self.sample_generator(index)
+        lr, hr = random_aligned_crop(lr, hr, self.scale, self.lr_patch, generator)
         if self.augment:
-            lr, hr = random_dihedral(lr, hr)
+            lr, hr = random_dihedral(lr, hr, generator=generator)
         return {"lr": to_tensor(lr), "hr": to_tensor(hr), "name": self.images.entries[image_index].name}
 
 

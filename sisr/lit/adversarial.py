@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from torch import Tensor, nn
-from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from sisr.checkpoints import generator_state, read_checkpoint
 from sisr.errors import SISRError
-from sisr.lit.base import SRModule
+from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
 from sisr.losses import AdversarialLoss
 
 log = logging.getLogger(__name__)
-
-OptimizerFactory = Callable[..., Optimizer]
-SchedulerFactory = Callable[[Optimizer], LRScheduler]
 
 
 class AdversarialSRModule(SRModule):
@@ -48,11 +44,10 @@ class AdversarialSRModule(SRModule):
         perceptual_weight: its weight (1 in both papers).
         scheduler_g: partial LR scheduler for `optimizer_g`, stepped once per batch.
         scheduler_d: partial LR scheduler for `optimizer_d`, stepped once per batch.
-        gradient_clip_val: clip each network's gradient norm to this value before its step; None disables it.
         pretrained_generator: path of a sisr checkpoint (e.g. the PSNR-oriented stage) whose generator weights
             are loaded before training starts; None starts from the initialisation.
         pretrained_from_ema: load that checkpoint's EMA generator weights when it has them.
-        **kwargs: passed to `SRModule` (ema_decay, self_ensemble, tile_size, tile_overlap).
+        **kwargs: passed to `SRModule` (ema_decay, gradient_clip_val, self_ensemble, tile_size, tile_overlap).
     """
 
     optimizer_steps_per_batch = 2  # one generator step and one discriminator step
@@ -72,7 +67,6 @@ class AdversarialSRModule(SRModule):
         perceptual_weight: float = 1.0,
         scheduler_g: SchedulerFactory | None = None,
         scheduler_d: SchedulerFactory | None = None,
-        gradient_clip_val: float | None = None,
         pretrained_generator: str | None = None,
         pretrained_from_ema: bool = True,
         **kwargs: Any,
@@ -99,9 +93,6 @@ class AdversarialSRModule(SRModule):
         self.loss_weights = {"pixel": pixel_weight, "perceptual": perceptual_weight, "adversarial": adversarial_weight}
         self.optimizer_g_factory, self.optimizer_d_factory = optimizer_g, optimizer_d
         self.scheduler_g_factory, self.scheduler_d_factory = scheduler_g, scheduler_d
-        if gradient_clip_val is not None and gradient_clip_val <= 0:
-            raise SISRError(f"model.gradient_clip_val must be positive, got {gradient_clip_val}; use e.g. 1.0 or null.")
-        self.gradient_clip_val = gradient_clip_val
         self.pretrained_generator = pretrained_generator
         self.pretrained_from_ema = pretrained_from_ema
 

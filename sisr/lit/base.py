@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sisr.errors import SISRError
@@ -15,6 +17,11 @@ from sisr.lpips import build_lpips, lpips_unavailable_reason
 from sisr.metrics import SRMetrics
 
 METRIC_NAMES = ("psnr", "ssim", "psnr_rgb")
+
+OptimizerFactory = Callable[..., Optimizer]
+"""A partial optimizer (`_partial_: true` in the config), called with the parameters to optimise."""
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
+"""A partial LR scheduler, called with its optimizer."""
 
 
 class NonFiniteLossError(SISRError):
@@ -38,6 +45,8 @@ class SRModule(pl.LightningModule):
         tile_overlap: LR context pixels around each tile.
         max_pixels: tile automatically when an LR image has more pixels than this (None: never).
         lpips: also score LPIPS on the test sets when its weights are available offline (see `lpips_note`).
+        gradient_clip_val: clip each network's gradient norm to this value before its optimizer step (the one
+            clipping key for every model, `model.gradient_clip_val`); None disables it.
     """
 
     # Lightning's global_step counts optimizer steps; training budgets in sisr are counted in batches.
@@ -53,8 +62,12 @@ class SRModule(pl.LightningModule):
         tile_overlap: int = 16,
         max_pixels: int | None = 512 * 512,
         lpips: bool = False,
+        gradient_clip_val: float | None = None,
     ) -> None:
         super().__init__()
+        if gradient_clip_val is not None and gradient_clip_val <= 0:
+            raise SISRError(f"model.gradient_clip_val must be positive, got {gradient_clip_val}; use e.g. 1.0 or null.")
+        self.gradient_clip_val = gradient_clip_val
         self.generator = generator
         self.scale = scale
         self.self_ensemble = self_ensemble
@@ -102,7 +115,7 @@ class SRModule(pl.LightningModule):
                 raise NonFiniteLossError(
                     f"loss term '{name}' became {value.item()} at batch {self.trainer.global_step // self.optimizer_steps_per_batch}; "
                     "nothing was saved from this step, the last checkpoint is intact; "
-                    "lower the learning rate or clip gradients (trainer.gradient_clip_val; model.gradient_clip_val for GAN models)."
+                    "lower the learning rate or clip gradients (model.gradient_clip_val)."
                 )
 
     # ----------------------------------------------------------------------------------------------- metrics
@@ -172,3 +185,4 @@ class SRModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["sisr_config"] = self.run_config
+        checkpoint["sisr_batches"] = self.trainer.global_step // self.optimizer_steps_per_batch

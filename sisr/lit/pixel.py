@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
 from sisr.errors import SISRError
-from sisr.lit.base import SRModule
-
-OptimizerFactory = Callable[..., Optimizer]
-SchedulerFactory = Callable[[Optimizer], LRScheduler]
+from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
 
 
 class PixelSRModule(SRModule):
@@ -24,7 +20,7 @@ class PixelSRModule(SRModule):
         loss: pixel loss module, called as `loss(sr, hr)`; None for models that are evaluated only (bicubic).
         optimizer: partial optimizer, called with the generator's parameters.
         scheduler: partial LR scheduler, called with the optimizer; stepped every batch.
-        **kwargs: passed to `SRModule` (ema_decay, self_ensemble, tile_size, tile_overlap).
+        **kwargs: passed to `SRModule` (ema_decay, gradient_clip_val, self_ensemble, tile_size, tile_overlap).
     """
 
     def __init__(
@@ -53,6 +49,13 @@ class PixelSRModule(SRModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.update_ema()
+
+    def configure_gradient_clipping(
+        self, optimizer: Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """Clip by `model.gradient_clip_val` (the one clipping key; the Trainer's is not used)."""
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None or not any(p.requires_grad for p in self.generator.parameters()):
