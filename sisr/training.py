@@ -28,12 +28,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from sisr.checkpoints import read_checkpoint
-from sisr.cli import to_container
+from sisr.cli import to_container, user_error
 from sisr.errors import SISRError
 from sisr.files import atomic_write, write_json
 from sisr.lit.base import SRModule
 from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint, TrainingInterrupted
-from sisr.lit.loggers import ResumableCSVLogger
 from sisr.models.common import count_parameters
 from sisr.provenance import config_hash, git_commit, machine_name
 
@@ -110,8 +109,9 @@ def check_resume_fits(cfg: DictConfig, ckpt_path: str) -> int:
 
 
 def check_writable(folder: Path) -> None:
-    """Stop with one sentence when the run folder cannot be written."""
+    """Create the run folder, or stop with one sentence when it cannot be written."""
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(folder / ".sisr_write_probe", "w") as handle:
             handle.write("ok\n")
         (folder / ".sisr_write_probe").unlink()
@@ -132,19 +132,33 @@ def lock_run_folder(folder: Path) -> FileLock:
     return lock
 
 
+def instantiate_reporting(node: DictConfig, **kwargs: Any) -> Any:
+    """`instantiate`, with a user error inside a constructor raised as itself, not wrapped by Hydra."""
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised as is unless a SISRError is inside
+        cause = user_error(exc)
+        if isinstance(cause, SISRError) and cause is not exc:
+            raise cause from None
+        raise
+
+
 def build_model(cfg: DictConfig) -> SRModule:
     """The LightningModule of `cfg.model` (loading VGG19 and a pretrained generator happens here, so a missing
     file stops the run before any batch)."""
-    model = instantiate(cfg.model)
+    model = instantiate_reporting(cfg.model)
     if not isinstance(model, SRModule):
         raise SISRError(f"model._target_ must build an sisr.lit SRModule, got {type(model).__name__}.")
     model.run_config = to_container(cfg)
+    pretrained = getattr(model, "pretrained_generator", None)
+    if pretrained:
+        model.load_pretrained_generator(pretrained)  # a file that does not fit stops the run here
     return model
 
 
 def preflight(cfg: DictConfig) -> tuple[Any, SRModule]:
     """Build the datamodule and model and check what the run needs (data present, weights readable)."""
-    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule = instantiate_reporting(cfg.data, _convert_="all")
     datamodule.prepare_data()  # downloads (data.download=true) or stops naming the missing files
     return datamodule, build_model(cfg)
 
@@ -212,7 +226,6 @@ def train(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, A
         TrainingInterrupted: a stop signal ended the fit after `last.ckpt` was saved (status `interrupted`).
     """
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     check_writable(output_dir)
     lock = lock_run_folder(output_dir)
     try:
@@ -223,14 +236,12 @@ def train(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, A
 
 def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
     ckpt_path = resume_checkpoint(cfg)
-    resumed_batches = check_resume_fits(cfg, ckpt_path) if ckpt_path else 0
+    if ckpt_path:
+        check_resume_fits(cfg, ckpt_path)
     OmegaConf.save(to_container(cfg), output_dir / "config.yaml")  # .hydra/config.yaml keeps the interpolations
     pl.seed_everything(int(cfg.seed), workers=True)
     datamodule, model = preflight(cfg)
     callbacks, loggers = build_callbacks_and_loggers(cfg)
-    for logger in loggers:
-        if isinstance(logger, ResumableCSVLogger) and ckpt_path:
-            logger.truncate_from(resumed_batches)
     trainer = build_trainer(cfg, model, callbacks, loggers)
     common = {"choices": choices, "resumed_from": ckpt_path}
     started = time.perf_counter()

@@ -95,11 +95,12 @@ class AdversarialSRModule(SRModule):
         self.scheduler_g_factory, self.scheduler_d_factory = scheduler_g, scheduler_d
         self.pretrained_generator = pretrained_generator
         self.pretrained_from_ema = pretrained_from_ema
+        self._pretrained_loaded = False
 
     # ----------------------------------------------------------------------------------------------- start
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        if stage == "fit" and self.pretrained_generator:
+        if stage == "fit" and self.pretrained_generator and not self._pretrained_loaded:
             # Runs before Lightning restores a resumed run's checkpoint, which then takes precedence.
             self.load_pretrained_generator(self.pretrained_generator)
 
@@ -114,12 +115,17 @@ class AdversarialSRModule(SRModule):
         try:
             self.generator.load_state_dict(weights)
         except RuntimeError as exc:
+            saved = (checkpoint.get("sisr_config") or {}).get("model", {}).get("generator", {})
+            theirs = _describe(saved.get("_target_", "an unknown generator"), saved)
+            own = (self.run_config or {}).get("model", {}).get("generator") or {"scale": self.scale}
+            ours = _describe(type(self.generator).__name__, own)
             raise SISRError(
-                f"model.pretrained_generator {path} does not fit model.generator ({_first_problem(exc)}); "
-                "give the generator the same settings (num_features, num_blocks, scale) as that run."
+                f"model.pretrained_generator {path} holds {theirs} but model.generator is {ours} "
+                f"({_first_problem(exc)}); give the generator that run's settings (num_features, num_blocks, scale)."
             ) from exc
         if self.ema is not None:
             self.ema.module.load_state_dict(weights)
+        self._pretrained_loaded = True
         log.info("generator initialised from %s (%s weights)", path, "EMA" if use_ema else "plain")
 
     # ----------------------------------------------------------------------------------------------- training
@@ -192,6 +198,14 @@ class AdversarialSRModule(SRModule):
                 config["lr_scheduler"] = {"scheduler": factory(optimizer), "interval": "step"}
             configs.append(config)
         return configs
+
+
+def _describe(target: str, settings: dict[str, Any]) -> str:
+    """"SRResNet x4 (num_features=64, num_blocks=16)" from a class path or name and its settings."""
+    keys = ("num_features", "num_blocks", "growth_channels")
+    details = ", ".join(f"{key}={settings[key]}" for key in keys if key in settings)
+    scale = f" x{settings['scale']}" if "scale" in settings else ""
+    return f"{str(target).rsplit('.', 1)[-1]}{scale}" + (f" ({details})" if details else "")
 
 
 def _first_problem(exc: RuntimeError) -> str:

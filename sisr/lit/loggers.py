@@ -1,8 +1,9 @@
 """A CSV logger that keeps the history of a resumed run.
 
 Lightning's CSV writer deletes `metrics.csv` when its folder already holds one, so resuming into the same run
-folder lost every row logged before the interruption. `ResumableCSVLogger` keeps the rows logged up to the step
-the run resumes from, drops the ones after it (they are logged again by the resumed run), and appends.
+folder lost every row logged before the interruption. `ResumableCSVLogger` keeps every row already written and
+appends (as TensorBoard does with its event files); after a crash, the batches between the last checkpoint and the
+crash appear twice, once from each attempt.
 """
 
 from __future__ import annotations
@@ -34,19 +35,3 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return super().experiment
-
-    @rank_zero_only
-    def truncate_from(self, step: int) -> None:
-        """Drop the rows logged at or after `step` (Lightning logs against the count of batches trained), before a
-        run resumes from a checkpoint taken after that many batches."""
-        path = os.path.join(self.log_dir, ExperimentWriter.NAME_METRICS_FILE)
-        if not os.path.isfile(path):
-            return
-        with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            fields, rows = reader.fieldnames or [], list(reader)
-        kept = [row for row in rows if not row.get("step") or int(float(row["step"])) < step]
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(kept)

@@ -1,0 +1,187 @@
+"""Runs that end with their true final state, survive preemption and resume bit for bit."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+from sisr.checkpoints import load_generator, read_checkpoint
+from sisr.eval import evaluate
+from sisr.training import train
+from tests.conftest import REPO_ROOT, TINY_MODEL_OVERRIDES, locate_shared_data
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+# Embedded images, tiny batches, no smoke cap: the budgets below are the runs' own.
+QUICK_DATA = [
+    "data=sample",
+    "data.patch_size=32",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.val_max_images=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.log_every_n_steps=1",
+]
+
+
+class CrashAt(Callback):
+    """Kills the run (like kill -9: nothing saved from here on) when `batch` batches are done."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        if trainer.global_step // trainer.lightning_module.optimizer_steps_per_batch == self.batch:
+            raise SystemError(f"simulated crash after batch {self.batch}")
+
+
+def generator_weights(path: str) -> dict[str, torch.Tensor]:
+    state = read_checkpoint(path)["state_dict"]
+    return {key: value for key, value in state.items() if not key.startswith(("val_metrics", "test_metrics"))}
+
+
+# --------------------------------------------------------------------------------------------- final state
+def test_last_checkpoint_is_the_final_state_even_when_validation_got_worse(compose_train) -> None:
+    # The issue's scenario: validation PSNR goes down at a high learning rate; last.ckpt must still be batch 30.
+    overrides = [
+        "model=srresnet",
+        "model.generator.num_blocks=2",
+        "model.generator.num_features=16",
+        "model.optimizer.lr=1e-2",
+        "trainer.max_steps=30",
+        "trainer.val_check_interval=10",
+        *QUICK_DATA,
+        "data.repeat=4",
+    ]
+    summary = train(compose_train(overrides))
+    last = read_checkpoint(summary["last_checkpoint"])
+    assert summary["status"] == "completed" and summary["batches"] == 30
+    assert last["global_step"] == 30 and last["sisr_batches"] == 30
+    assert Path(summary["last_checkpoint"]).name == "last.ckpt"
+
+    results = evaluate(compose_train([f"ckpt_path={summary['last_checkpoint']}", "data.test_sets=[Sample]"], "eval", "eval"))
+    assert results["sets"]["Sample"]["psnr"] == pytest.approx(summary["test"]["test/Sample/psnr"], abs=1e-3)
+
+
+# --------------------------------------------------------------------------------------------- exact resume
+def _run(compose_train, overrides: list[str], run: str) -> dict:
+    return train(compose_train(overrides, run=run))
+
+
+@pytest.mark.parametrize(
+    ("model", "workers"),
+    [("srcnn", 0), pytest.param("srcnn", 2, marks=pytest.mark.slow), pytest.param("srgan", 0, marks=pytest.mark.slow)],
+)
+def test_resume_after_a_crash_is_bitwise_identical(compose_train, model: str, workers: int) -> None:
+    # 10 batches per epoch; checkpoints every 3 batches; the crash after batch 7 loses batch 7, the resume from
+    # batch 6 (mid-epoch) runs across the epoch boundary to batch 14.
+    overrides = [
+        f"model={model}",
+        *TINY_MODEL_OVERRIDES[model],
+        *QUICK_DATA,
+        f"data.num_workers={workers}",
+        "data.persistent_workers=false",
+        "data.repeat=4",
+        "trainer.deterministic=true",
+        "trainer.max_steps=14",
+        "trainer.val_check_interval=5",
+        "callbacks.model_checkpoint.every_n_train_steps=3",
+        "test_after_fit=false",
+    ]
+    straight = _run(compose_train, overrides, "straight")
+
+    crash = [*overrides, "+callbacks.crash._target_=tests.test_resume.CrashAt", "+callbacks.crash.batch=7"]
+    with pytest.raises(SystemError, match="simulated crash"):
+        _run(compose_train, crash, "resumed")
+    crashed = json.loads((Path(straight["last_checkpoint"]).parents[2] / "resumed" / "metrics.json").read_text())
+    assert crashed["status"] == "failed" and "simulated crash" in crashed["error"]
+    last = crashed["last_checkpoint"]
+    assert read_checkpoint(last)["sisr_batches"] == 6
+
+    resumed = _run(compose_train, [*overrides, "ckpt_path=auto"], "resumed")
+    assert resumed["resumed_from"] == last and resumed["seed"] == straight["seed"] and resumed["batches"] == 14
+    expected, actual = generator_weights(straight["last_checkpoint"]), generator_weights(resumed["last_checkpoint"])
+    assert expected.keys() == actual.keys()
+    different = [key for key in expected if not torch.equal(expected[key], actual[key])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def test_resumed_run_appends_to_the_csv_history(compose_train) -> None:
+    overrides = ["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "data.repeat=4", "logger=csv"]
+    first = _run(compose_train, [*overrides, "trainer.max_steps=4", "trainer.val_check_interval=2"], "run")
+    csv_file = Path(first["last_checkpoint"]).parents[1] / "csv" / "metrics.csv"
+    rows_before = csv_file.read_text().splitlines()
+    _run(compose_train, [*overrides, "trainer.max_steps=8", "trainer.val_check_interval=2", "ckpt_path=auto"], "run")
+    rows_after = csv_file.read_text().splitlines()
+    assert rows_after[: len(rows_before)][1:] == rows_before[1:]  # the history written before is kept
+    assert len(rows_after) > len(rows_before)
+
+
+# --------------------------------------------------------------------------------------------- preemption
+@pytest.mark.slow
+def test_sigterm_saves_the_state_records_interrupted_and_exits_non_zero(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "sisr.train", "model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA,
+        "data.repeat=4", "logger=csv", "trainer.max_steps=1000000", "trainer.val_check_interval=100000",
+        "callbacks.model_checkpoint.every_n_train_steps=5", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert last.is_file(), process.communicate()[0][-2000:]
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+
+    assert process.returncode == 128 + signal.SIGTERM, output[-2000:]
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["status"] == "interrupted" and summary["last_checkpoint"] == str(last)
+    assert read_checkpoint(last)["sisr_batches"] == summary["batches"] >= 5
+    assert "resume with ckpt_path=auto" in output
+
+    # The requeued command line, unchanged but for ckpt_path=auto, continues from there.
+    budget = summary["batches"] + 3
+    again = [c if not c.startswith("trainer.max_steps=") else f"trainer.max_steps={budget}" for c in command]
+    finished = subprocess.run([*again, "ckpt_path=auto"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert resumed["status"] == "completed" and resumed["batches"] == budget and resumed["resumed_from"] == str(last)
+
+
+# --------------------------------------------------------------------------------------------- atomic saves
+def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(compose_train, monkeypatch) -> None:
+    overrides = ["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "logger=none", "test_after_fit=false"]
+    first = _run(compose_train, [*overrides, "trainer.max_steps=2", "trainer.val_check_interval=2"], "run")
+    last = Path(first["last_checkpoint"])
+    before = last.read_bytes()
+
+    def full_disk(obj: object, handle: object, *args: object, **kwargs: object) -> None:
+        handle.write(b"partial")  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    resume = [*overrides, "trainer.max_steps=4", "trainer.val_check_interval=4", "ckpt_path=auto"]
+    from sisr.errors import SISRError
+
+    with pytest.raises(SISRError, match=rf"could not write \S+\.ckpt in {last.parent} \(No space left"):
+        _run(compose_train, resume, "run")
+    assert last.read_bytes() == before
+    assert not [p.name for p in last.parent.iterdir() if p.name.startswith(".")]  # no temp file left behind
+    generator, _ = load_generator(last)
+    assert type(generator).__name__ == "SRCNN"
