@@ -145,11 +145,5 @@ class AdversarialLoss(nn.Module):
         real_relative, fake_relative = self._relative(real_logits, fake_logits)
         return self._bce(real_relative, False) + self._bce(fake_relative, True)
 
-    def forward(self, real_logits: Tensor, fake_logits: Tensor, for_discriminator: bool = False) -> Tensor:
-        """The discriminator's loss if `for_discriminator`, else the generator's."""
-        if for_discriminator:
-            return self.discriminator_loss(real_logits, fake_logits)
-        return self.generator_loss(fake_logits, real_logits)
-
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}"

@@ -16,6 +16,7 @@ from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
 
 from sisr.errors import SISRError
+from sisr.models.color import BT601_Y_OFFSET, BT601_Y_WEIGHTS
 
 PEAK = 255.0  # uint8 peak value: PSNR and the SSIM constants are on the 0..255 scale
 SSIM_WINDOW = 11  # Gaussian window size of Wang et al.
@@ -23,8 +24,8 @@ SSIM_SIGMA = 1.5  # Gaussian window standard deviation of Wang et al.
 SSIM_C1 = (0.01 * PEAK) ** 2  # K1 = 0.01
 SSIM_C2 = (0.03 * PEAK) ** 2  # K2 = 0.03
 # ITU-R BT.601 luma for R, G, B in 0..255, studio range 16..235 (MATLAB's rgb2ycbcr).
-_Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
-_Y_OFFSET = 16.0
+_Y_WEIGHTS = tuple(weight / 255.0 for weight in BT601_Y_WEIGHTS)
+_Y_OFFSET = BT601_Y_OFFSET
 _SCORES = ("psnr", "ssim", "psnr_rgb")  # the per-image list states of SRMetrics
 
 
@@ -122,7 +123,6 @@ class SRMetrics(torchmetrics.Metric):
 
     Args:
         crop_border: pixels removed from every side before scoring (the protocol uses the scale).
-        test_y_channel: score PSNR / SSIM on BT.601 Y (True, the protocol) or on the RGB channels (False).
         kwargs: passed to ``torchmetrics.Metric``.
     """
 
@@ -134,12 +134,11 @@ class SRMetrics(torchmetrics.Metric):
     ssim: list[Tensor]
     psnr_rgb: list[Tensor]
 
-    def __init__(self, crop_border: int, test_y_channel: bool = True, **kwargs: object) -> None:
+    def __init__(self, crop_border: int, **kwargs: object) -> None:
         super().__init__(**kwargs)
         if int(crop_border) != crop_border or crop_border < 0:
             raise SISRError(f"SRMetrics got crop_border={crop_border}; use a non-negative integer (the scale).")
         self.crop_border = int(crop_border)
-        self.test_y_channel = test_y_channel
         for name in _SCORES:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
@@ -174,13 +173,10 @@ class SRMetrics(torchmetrics.Metric):
 
         sr255 = self._crop(to_uint8_range(sr))
         hr255 = self._crop(to_uint8_range(hr))
-        if self.test_y_channel:
-            # RGB images are scored on luma; grayscale sources (R = G = B) on their intensity, as MATLAB does.
-            flags = gray.view(-1, 1, 1, 1)
-            sr_scored = torch.where(flags, sr255[:, :1], rgb_to_y(sr255))
-            hr_scored = torch.where(flags, hr255[:, :1], rgb_to_y(hr255))
-        else:
-            sr_scored, hr_scored = sr255, hr255
+        # RGB images are scored on luma; grayscale sources (R = G = B) on their intensity, as MATLAB does.
+        flags = gray.view(-1, 1, 1, 1)
+        sr_scored = torch.where(flags, sr255[:, :1], rgb_to_y(sr255))
+        hr_scored = torch.where(flags, hr255[:, :1], rgb_to_y(hr255))
         self.psnr.append(psnr(sr_scored, hr_scored))
         self.ssim.append(ssim(sr_scored, hr_scored))
         self.psnr_rgb.append(psnr(sr255, hr255))

@@ -111,17 +111,6 @@ def test_batches_of_several_images_keep_update_order() -> None:
     assert float(result["psnr"]) == pytest.approx(np.mean([e["psnr"] for e in expected]), abs=1e-9)
 
 
-def test_rgb_mode_scores_all_channels() -> None:
-    rng = np.random.default_rng(2)
-    sr, hr = noisy_pair(rng)
-    metric = SRMetrics(crop_border=3, test_y_channel=False)
-    metric.update(to_tensor(sr), to_tensor(hr))
-    (row,) = metric.per_image()
-    srq, hrq = np_quantise(sr)[3:-3, 3:-3], np_quantise(hr)[3:-3, 3:-3]
-    assert row["psnr"] == pytest.approx(np_psnr(srq, hrq), abs=1e-9) and row["psnr"] == row["psnr_rgb"]
-    assert row["ssim"] == pytest.approx(np.mean([np_ssim(srq[..., c], hrq[..., c]) for c in range(3)]), abs=1e-9)
-
-
 # ------------------------------------------------------------------------------------------ protocol
 def test_set_score_is_mean_of_per_image_psnr_not_pooled_mse() -> None:
     rng = np.random.default_rng(3)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)
+"""ITU-R BT.601 luma weights: Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for R, G, B in 0..255 (the one copy;
+the protocol metrics use it too)."""
+BT601_Y_OFFSET = 16.0
+"""Black level of studio-range Y, in 0..255 units."""
+
 # BT.601 studio-range matrix for RGB in [0, 255]; rows give Y, Cb, Cr, divided by 255 because the
-# output lies in [0, 1] too: Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 in 0..255 units.
+# output lies in [0, 1] too.
 _RGB_TO_YCBCR = torch.tensor(
     [
-        [65.481, 128.553, 24.966],
+        list(BT601_Y_WEIGHTS),
         [-37.797, -74.203, 112.0],
         [112.0, -93.786, -18.214],
     ],
     dtype=torch.float64,
 ) / 255.0
-_YCBCR_OFFSET = torch.tensor([16.0, 128.0, 128.0], dtype=torch.float64) / 255.0  # black level, zero chroma
+_YCBCR_OFFSET = torch.tensor([BT601_Y_OFFSET, 128.0, 128.0], dtype=torch.float64) / 255.0  # black level, zero chroma
 _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 
 
