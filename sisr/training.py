@@ -16,6 +16,7 @@ fresh when it has none), so a requeued job needs no edited command line.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,11 @@ def capped_budget(cfg: DictConfig, max_steps: int) -> int:
 
 def build_trainer(cfg: DictConfig, model: SRModule, callbacks: list[Any], loggers: list[Any]) -> pl.Trainer:
     """The Trainer of `cfg.trainer`, with its batch budget converted to optimizer steps for this model."""
+    if "spawn" in str(cfg.trainer.get("strategy", "")):
+        raise SISRError(
+            f"trainer.strategy={cfg.trainer.strategy} is not supported: spawned processes cannot hand the trained "
+            "state back for testing and metrics.json; use trainer=ddp (strategy ddp)."
+        )
     steps_per_batch = model.optimizer_steps_per_batch
     overrides: dict[str, Any] = {"plugins": [AtomicCheckpointIO()]}
     max_steps = cfg.trainer.get("max_steps", -1)
@@ -106,6 +112,15 @@ def check_resume_fits(cfg: DictConfig, ckpt_path: str) -> int:
             f"x{cfg.data.scale}; resume with the run's own settings or start a new run folder."
         )
     return int(checkpoint.get("sisr_batches", checkpoint.get("global_step", 0)))
+
+
+def launched_rank() -> int:
+    """This process's global rank as its launcher set it (Lightning's DDP launcher, torchrun, SLURM), before any
+    Trainer exists; 0 for a single process."""
+    for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(variable, "").isdigit():
+            return int(os.environ[variable])
+    return 0
 
 
 def check_writable(folder: Path) -> None:
@@ -189,6 +204,7 @@ def summarise(cfg: DictConfig, trainer: pl.Trainer, model: SRModule, **fields: A
         "batches": trainer.global_step // model.optimizer_steps_per_batch,
         "global_step": trainer.global_step,
         "machine": machine_name(model.device),
+        "world_size": trainer.world_size,
         "parameters": count_parameters(model.generator),
         "val": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
         "test": {},
@@ -226,10 +242,13 @@ def train(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, A
         TrainingInterrupted: a stop signal ended the fit after `last.ckpt` was saved (status `interrupted`).
     """
     output_dir = Path(cfg.paths.output_dir)
+    choices = hydra_choices() if choices is None else choices
+    if launched_rank() != 0:  # the other processes of a multi-process run: rank 0 holds the folder and writes files
+        return _train_locked(cfg, output_dir, choices)
     check_writable(output_dir)
     lock = lock_run_folder(output_dir)
     try:
-        return _train_locked(cfg, output_dir, hydra_choices() if choices is None else choices)
+        return _train_locked(cfg, output_dir, choices)
     finally:
         lock.release()
 
@@ -238,7 +257,8 @@ def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) ->
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path:
         check_resume_fits(cfg, ckpt_path)
-    OmegaConf.save(to_container(cfg), output_dir / "config.yaml")  # .hydra/config.yaml keeps the interpolations
+    if launched_rank() == 0:
+        OmegaConf.save(to_container(cfg), output_dir / "config.yaml")  # .hydra/config.yaml keeps the interpolations
     pl.seed_everything(int(cfg.seed), workers=True)
     datamodule, model = preflight(cfg)
     callbacks, loggers = build_callbacks_and_loggers(cfg)

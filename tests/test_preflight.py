@@ -85,3 +85,10 @@ def test_a_second_run_in_the_same_folder_is_refused(compose_train) -> None:
         with pytest.raises(SISRError, match="another run is already writing .*hydra.run.dir"):
             train(cfg)
     assert train(cfg)["status"] == "completed"  # free again once that run ends
+
+
+def test_ddp_spawn_is_refused_and_ddp_keys_need_no_plus(compose_train) -> None:
+    cfg = compose_train([*SRCNN, "trainer=ddp", "trainer.strategy=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2"])
+    assert cfg.trainer.sync_batchnorm is True and cfg.trainer.num_nodes == 1
+    with pytest.raises(SISRError, match="trainer.strategy=ddp_spawn is not supported.*use trainer=ddp"):
+        train(cfg)

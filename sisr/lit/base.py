@@ -164,10 +164,11 @@ class SRModule(pl.LightningModule):
             values = metric.compute()
             for key in METRIC_NAMES:
                 results[f"{stage}/{set_name}/{key}"] = float(values[key])
+            results[f"{stage}/{set_name}/count"] = float(values["count"])  # images scored, over all processes
             if stage == "test" and set_name in self.test_lpips:
                 results[f"test/{set_name}/lpips"] = float(self.test_lpips[set_name].compute())
         if stage == "val" and results:
-            psnrs = [value for key, value in results.items() if key.endswith("/psnr")]
+            psnrs = [value for key, value in results.items() if key.endswith("/psnr")]  # per-set means
             results["val/psnr"] = sum(psnrs) / len(psnrs)
         if results:
             self.log_dict(results, sync_dist=False, add_dataloader_idx=False)
