@@ -45,3 +45,12 @@ def test_configs_and_datamodule_use_the_same_resolver(monkeypatch, tmp_path):
     assert datamodule.root == paths.data_root() and datamodule.cache_dir == paths.cache_dir()
     bare = instantiate(OmegaConf.create({"_target_": "sisr.data.datamodule.SRDataModule", "train": None}))
     assert bare.root == paths.data_root() and bare.cache_dir == paths.cache_dir()
+
+
+def test_t91_resolves_under_the_data_root(shared_data_dir) -> None:
+    from sisr.data.layouts import find_pairs, named_set_folder
+
+    name, folder = named_set_folder("t91", shared_data_dir)
+    assert (name, folder) == ("T91", shared_data_dir / "train" / "T91")
+    pairs = find_pairs(folder, 3)
+    assert len(pairs) == 91 and all(pair.lr is None for pair in pairs)  # HR only: LR is made by MATLAB bicubic

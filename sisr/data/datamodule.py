@@ -7,6 +7,7 @@ data root (``root``, else ``$SISR_DATA_DIR``, else ``./data``):
 * ``div2k`` / ``DIV2K``: ``DIV2K/`` (official layout; train split for training, valid split for evaluation);
 * ``Set5``, ``Set14``, ``BSD100``: ``benchmark/<Name>/`` (SelfExSR layout);
 * ``sun_hays80``: ``train/Sun-Hays80/`` (HR only; LR is generated);
+* ``t91``: ``train/T91/`` (the 91 images SRCNN was trained on; HR only);
 * anything else: the path of a folder in one of the layouts of :mod:`sisr.data.layouts`.
 
 DIV2K and the benchmark sets are downloaded by ``prepare_data`` when ``download=True``; otherwise missing data

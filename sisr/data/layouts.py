@@ -32,6 +32,7 @@ NAMED_SETS: dict[str, tuple[str, str]] = {
     "b100": ("BSD100", "benchmark/BSD100"),
     "sun_hays80": ("Sun-Hays80", "train/Sun-Hays80"),
     "sun-hays80": ("Sun-Hays80", "train/Sun-Hays80"),
+    "t91": ("T91", "train/T91"),  # the 91 images of Yang et al. (CVPR 2008) that SRCNN 9-1-5 was trained on
     "div2k": ("DIV2K", "DIV2K"),
 }
 """Dataset names (lower case) -> (display name, folder relative to the data root)."""
