@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import Callback
 
 from sisr.checkpoints import load_generator, read_checkpoint
 from sisr.eval import evaluate
+from sisr.lit.checkpointing import TrainingInterrupted
 from sisr.training import train
 from tests.conftest import REPO_ROOT, TINY_MODEL_OVERRIDES, locate_shared_data
 
@@ -185,3 +186,29 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(compose_
     assert not [p.name for p in last.parent.iterdir() if p.name.startswith(".")]  # no temp file left behind
     generator, _ = load_generator(last)
     assert type(generator).__name__ == "SRCNN"
+
+
+def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_train, monkeypatch) -> None:
+    # What submitit does on preemption (SIGUSR2): its handler requeues the job. It must run after last.ckpt is saved.
+    import sisr.training as training
+
+    cfg = compose_train(["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "data.repeat=4",
+                         "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    calls: list[tuple[int, bool]] = []
+
+    class SendSignal(Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+            if trainer.global_step == 3:
+                os.kill(os.getpid(), signal.SIGUSR2)
+
+    original = training.build_callbacks_and_loggers
+    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [SendSignal()], []))
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append((signum, last.is_file())))
+    try:
+        with pytest.raises(TrainingInterrupted) as stop:
+            train(cfg)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert stop.value.signum == signal.SIGUSR2 and calls == [(signal.SIGUSR2, True)]
+    assert read_checkpoint(last)["sisr_batches"] == stop.value.batches == 4  # signal came after batch 3's save check

@@ -9,7 +9,10 @@ score went down ended with a stale `last.ckpt`. `RunCheckpoint` owns `last.ckpt`
 * when fit ends normally (budget reached or early stop): the final weights, optimizers, schedulers, EMA, loop
   counters, the training stream's position and the RNG states, so a resume continues bit for bit.
 
-Under SLURM with auto-requeue, SIGUSR1 is left to Lightning, which saves `hpc_ckpt_<n>.ckpt` and requeues the job.
+Under SLURM with Lightning's auto-requeue, SIGUSR1 is left to Lightning, which saves `hpc_ckpt_<n>.ckpt` and
+requeues the job. Inside a submitit job (hydra/launcher=slurm), submitit's preemption signal (SIGUSR2) is handled
+too: `last.ckpt` is saved after the batch, then submitit's own handler requeues the job, which resumes with
+`ckpt_path=auto`. A handler that was installed before the run for a stop signal is called after the save.
 Every save goes through `AtomicCheckpointIO`: a temp file beside the target, fsync, rename.
 """
 
@@ -125,10 +128,13 @@ class RunCheckpoint(Callback):
         self._signal = signum
 
     def _signals_to_handle(self, trainer: pl.Trainer) -> list[int]:
+        signals = list(STOP_SIGNALS)
         environment = trainer._accelerator_connector.cluster_environment  # noqa: SLF001 - no public accessor
         if isinstance(environment, SLURMEnvironment) and environment.auto_requeue:
-            return [signal.SIGTERM, signal.SIGINT]  # SIGUSR1: Lightning saves an hpc checkpoint and requeues
-        return list(STOP_SIGNALS)
+            signals.remove(signal.SIGUSR1)  # Lightning saves an hpc checkpoint and requeues
+        if callable(signal.getsignal(signal.SIGUSR2)):
+            signals.append(signal.SIGUSR2)  # submitit's preemption signal: save first, then let it requeue
+        return signals
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._signal = None
@@ -163,9 +169,12 @@ class RunCheckpoint(Callback):
         loader = trainer.train_dataloader
         if isinstance(loader, ResumableLoader):
             loader.mark_trained(batch_idx + 1)  # the stream position saved with the next checkpoint
-        received = trainer.received_sigterm and signal.SIGTERM or self._signal
+        received = self._signal or (trainer.received_sigterm and signal.SIGTERM)
         if received:
             path = self.save(trainer)
+            previous = self._previous_handlers.get(int(received))
+            if callable(previous):
+                previous(int(received), None)  # e.g. submitit's requeue, now that the state is saved
             raise TrainingInterrupted(int(received), self.batches(trainer), path)
         if self._periodic_save_due(trainer):
             self.save(trainer)
