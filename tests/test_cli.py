@@ -51,8 +51,10 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
         (["data.no_such_key=1"], "Key 'no_such_key' is not in struct"),
         (["model=srresnet", "data.scale=5", "data.patch_size=40"], "SRResNet supports scale 2, 3, 4 or 8, got 5"),
         (["model=srresnet", "data.patch_size=30"], "data.patch_size=30 is not divisible by data.scale=4"),
+        (["model=srcnn", "trainer.strategy=ddp_spawn"], "trainer.strategy=ddp_spawn is not supported"),
+        (["model=srcnn", "hydra.run.dir=/dev/null/run"], "the output folder /dev/null/run cannot be created or written"),
     ],
-    ids=["unknown-model", "missing-key", "bad-scale", "patch-not-divisible"],
+    ids=["unknown-model", "missing-key", "bad-scale", "patch-not-divisible", "ddp-spawn", "unwritable-run-folder"],
 )
 def test_bad_input_gives_one_clear_line(args: list[str], expected: str, tmp_path: Path) -> None:
     result = run_cli("sisr.train", [*SMOKE_OVERRIDES, *args], tmp_path)
