@@ -26,7 +26,7 @@ from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 
 from sisr.checkpoints import read_checkpoint
 from sisr.cli import to_container, user_error
@@ -174,16 +174,20 @@ def build_model(cfg: DictConfig) -> SRModule:
 def preflight(cfg: DictConfig) -> tuple[Any, SRModule]:
     """Build the datamodule and model and check what the run needs (data present, weights readable)."""
     datamodule = instantiate_reporting(cfg.data, _convert_="all")
-    datamodule.prepare_data()  # downloads (data.download=true) or stops naming the missing files
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # one process per node downloads, as Lightning does
+        datamodule.prepare_data()  # downloads (data.download=true) or stops naming the missing files
     return datamodule, build_model(cfg)
 
 
 def build_callbacks_and_loggers(cfg: DictConfig) -> tuple[list[Any], list[Any]]:
-    """The configured callbacks and loggers (the learning-rate monitor only with a logger to write to)."""
+    """The configured callbacks and loggers (the learning-rate monitor only with a logger to write to, the progress
+    bar only with `trainer.enable_progress_bar`)."""
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not cfg.get("trainer", {}).get("enable_progress_bar", True):  # Lightning refuses a bar it was told to disable
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return callbacks, loggers
 
 
