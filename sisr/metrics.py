@@ -71,6 +71,15 @@ def psnr(sr255: Tensor, hr255: Tensor) -> Tensor:
     return 10.0 * torch.log10(PEAK**2 / mse)
 
 
+def min_image_side(crop_border: int) -> int:
+    """Smallest height and width an image can be scored at: the border cropped from both sides plus the SSIM window.
+
+    Args:
+        crop_border: pixels removed from every side before scoring.
+    """
+    return 2 * int(crop_border) + SSIM_WINDOW
+
+
 def _gaussian_window(device: torch.device) -> Tensor:
     """The normalised 1-D Gaussian of SSIM; its outer product is MATLAB's ``fspecial('gaussian', 11, 1.5)``."""
     window = torch.signal.windows.gaussian(SSIM_WINDOW, std=SSIM_SIGMA, dtype=torch.float64, device=device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import zipfile
 from dataclasses import replace
 
@@ -13,7 +14,9 @@ import torch
 from PIL import Image
 
 from sisr.data import download as dl
+from sisr.data import sample
 from sisr.data.datamodule import SRDataModule
+from sisr.data.layouts import list_images
 from sisr.data.sources import SOURCES
 from sisr.errors import SISRError
 
@@ -141,8 +144,8 @@ def _toy_set5(tmp_path, monkeypatch):
     archive = tmp_path / "Set5_SR.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         for i in (1, 2):
-            zipped.writestr(f"Set5/image_SRF_4/img_00{i}_SRF_4_HR.png", _png_bytes(16, 20, i))
-            zipped.writestr(f"Set5/image_SRF_4/img_00{i}_SRF_4_LR.png", _png_bytes(4, 5, 10 + i))
+            zipped.writestr(f"Set5/image_SRF_4/img_00{i}_SRF_4_HR.png", _png_bytes(20, 24, i))  # 19 px scorable at x4
+            zipped.writestr(f"Set5/image_SRF_4/img_00{i}_SRF_4_LR.png", _png_bytes(5, 6, 10 + i))
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     monkeypatch.setitem(SOURCES, "set5", replace(SOURCES["set5"], url=archive.as_uri(), sha256=digest))
     return archive
@@ -171,7 +174,7 @@ def test_download_true_fetches_verifies_and_uses_a_benchmark_archive(tmp_path, m
     dm.prepare_data()  # already there: no download attempted
     (val,) = dm.val_dataloader()
     batch = next(iter(val))
-    assert batch["name"] == ["img_001"] and batch["lr"].shape == (1, 3, 4, 5) and batch["hr"].dtype == torch.float32
+    assert batch["name"] == ["img_001"] and batch["lr"].shape == (1, 3, 5, 6) and batch["hr"].dtype == torch.float32
 
 
 def test_data_root_defaults_to_the_environment_variable(tmp_path, monkeypatch):
@@ -180,3 +183,74 @@ def test_data_root_defaults_to_the_environment_variable(tmp_path, monkeypatch):
     assert dm.root == tmp_path / "env_root"
     with pytest.raises(SISRError, match=str(tmp_path / "env_root" / "downloads" / "Set5_SR.zip")):
         dm.prepare_data()
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"batch_size": 0}, "data.batch_size=0 must be a positive integer (patches per training step, e.g. 16)."),
+        ({"batch_size": -2}, "data.batch_size=-2 must be a positive integer (patches per training step, e.g. 16)."),
+        ({"patch_size": 0}, "data.patch_size=0 must be a positive multiple of data.scale=4 (the HR training patch "
+                            "side, e.g. 96)."),
+        ({"patch_size": -8}, "data.patch_size=-8 must be a positive multiple of data.scale=4 (the HR training patch "
+                             "side, e.g. 96)."),
+        ({"num_workers": -1}, "data.num_workers=-1 must be 0 (load in the main process) or a positive number of "
+                              "DataLoader worker processes."),
+        ({"repeat": 0}, "data.repeat=0 must be an integer of at least 1 (visits of each training image per epoch)."),
+        ({"scale": 0}, "data.scale=0 must be a positive integer such as 2, 3 or 4."),
+    ],
+)
+def test_impossible_settings_are_one_sentence_naming_the_key(tmp_path, setting, message):
+    with pytest.raises(SISRError) as info:
+        SRDataModule(**{"scale": 4, "train": None, "val_sets": [], "test_sets": [], "root": str(tmp_path), **setting})
+    assert str(info.value) == message
+
+
+def test_evaluation_image_too_small_to_score_names_the_file(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "big.png").write_bytes(_png_bytes(20, 24, 0))  # 19 px is the least at x4: 4 + 11 + 4
+    (folder / "small.png").write_bytes(_png_bytes(16, 40, 1))
+    dm = SRDataModule(scale=4, train=None, val_sets=[str(folder)], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(SISRError) as info:
+        dm.setup("validate")
+    assert str(info.value) == (
+        f"Evaluation image {folder / 'small.png'} is 40x16, too small to score: PSNR and SSIM crop 4 pixels "
+        "(data.scale) from every side and SSIM needs an 11x11 window, so each side must be at least 19 pixels; remove "
+        "the image from the evaluation set."
+    )
+    dm = SRDataModule(scale=4, train=None, val_sets=[str(folder)], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"), val_max_images=1)
+    dm.setup("validate")  # only the first image is used, and it is large enough
+    assert len(dm.val_datasets[0]) == 1
+
+
+def test_non_images_in_a_named_set_are_reported_under_its_name(tmp_path, caplog):
+    srf = tmp_path / "benchmark" / "Set5" / "image_SRF_4"
+    srf.mkdir(parents=True)
+    (srf / "img_001_SRF_4_HR.png").write_bytes(_png_bytes(20, 20, 0))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(srf / "preview.gif")
+    (srf / "._img_001_SRF_4_HR.png").write_bytes(b"\x00\x05\x16\x07")
+    dm = SRDataModule(scale=4, train=None, val_sets=["Set5"], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING, logger="sisr.data.layouts"):
+        dm.setup("validate")
+    assert len(dm.val_datasets[0]) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "sisr.data.layouts"] == [
+        "Set5: skipped 1 file that is not an image (.gif): preview.gif"
+    ]
+
+
+def test_sample_images_are_written_once_without_visible_temp_files(tmp_path, monkeypatch):
+    calls = []
+    original = sample.sample_images
+    monkeypatch.setattr(sample, "sample_images", lambda split: calls.append(split) or original(split))
+    folder = sample.materialise("val", tmp_path)
+    (folder / ".chelsea.999.png").write_bytes(b"\x89PNG")  # a crashed writer's leftover (the old temp naming)
+    assert sample.materialise("val", tmp_path) == folder and calls == ["val"]
+    assert sorted(p.name for p in folder.iterdir()) == [".chelsea.999.png", "chelsea.png", "rocket.png"]
+    assert [p.name for p in list_images(folder)] == ["chelsea.png", "rocket.png"]
+    assert not list(tmp_path.rglob("*.tmp"))
+    with pytest.raises(SISRError, match="Unknown sample split 'test'"):
+        sample.materialise("test", tmp_path)

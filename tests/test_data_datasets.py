@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -184,13 +187,52 @@ def test_eval_dataset_returns_whole_images_with_gray_flag(tmp_path):
     folder.mkdir()
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (16, 12, 3), dtype=np.uint8)).save(folder / "c.png")
-    Image.fromarray(rng.integers(0, 256, (20, 8), dtype=np.uint8)).save(folder / "g.png")
+    Image.fromarray(rng.integers(0, 256, (20, 12), dtype=np.uint8)).save(folder / "g.png")
     entries = build_cache(find_pairs(folder, 4), 4, tmp_path / "cache")
     dataset = SREvalDataset(entries)
     assert len(dataset) == 2 and len(SREvalDataset(entries, max_images=1)) == 1
     color, gray = dataset[0], dataset[1]
     assert color["hr"].shape == (3, 16, 12) and color["lr"].shape == (3, 4, 3) and color["is_gray"] is False
-    assert gray["name"] == "g" and gray["is_gray"] is True and gray["hr"].shape == (3, 20, 8)
+    assert gray["name"] == "g" and gray["is_gray"] is True and gray["hr"].shape == (3, 20, 12)
     assert torch.equal(gray["hr"][0], gray["hr"][2])
     batch = next(iter(DataLoader(dataset, batch_size=1)))
     assert batch["name"] == ["c"] and batch["is_gray"].tolist() == [False]
+
+
+def test_eval_image_smaller_than_crop_plus_ssim_window_names_the_file(tmp_path):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    Image.fromarray(np.zeros((14, 30, 3), np.uint8)).save(folder / "thin.png")
+    entries = build_cache(find_pairs(folder, SCALE), SCALE, tmp_path / "cache")
+    SREvalDataset(entries, crop_border=1)  # 14 >= 1 + 11 + 1
+    with pytest.raises(SISRError) as info:
+        SREvalDataset(entries, crop_border=2)
+    assert str(info.value) == (
+        f"Evaluation image {folder / 'thin.png'} is 30x14, too small to score: PSNR and SSIM crop 2 pixels "
+        "(data.scale) from every side and SSIM needs an 11x11 window, so each side must be at least 15 pixels; remove "
+        "the image from the evaluation set."
+    )
+
+
+def test_an_entry_built_by_another_process_while_waiting_is_reused(tmp_path, monkeypatch):
+    """The lock is re-checked: a process that waited for another's build reads that entry instead of rebuilding."""
+    folder = tmp_path / "coords"
+    _coordinate_pair(folder, "a", 10, 12)
+    (pair,) = find_pairs(folder, SCALE)
+    calls = []
+    original = cache_module._make_arrays
+    monkeypatch.setattr(cache_module, "_make_arrays", lambda *a: calls.append(1) or original(*a))
+    entries_dir = tmp_path / "cache" / f"x{SCALE}"
+    entries_dir.mkdir(parents=True)
+    stem = f"a-{cache_module.cache_key(pair, SCALE, None)}"
+    with ThreadPoolExecutor(1) as pool:
+        with FileLock(entries_dir / f".{stem}.lock"):  # "the other process" holds the lock...
+            waiting = pool.submit(build_cache, [pair], SCALE, tmp_path / "cache")
+            time.sleep(0.3)
+            assert not waiting.done()  # ...so this build waits for it
+            cache_module._build_entry(pair, SCALE, entries_dir, stem, None)  # ...and finishes the entry
+            calls.clear()
+        (entry,) = waiting.result(timeout=30)
+    assert calls == [] and entry.hr_size == (20, 24)
+    names = sorted(p.name for p in entries_dir.iterdir())
+    assert names == [f".{stem}.lock", f"{stem}.hr.npy", f"{stem}.json", f"{stem}.lr.npy"]  # no temp files left

@@ -285,7 +285,8 @@ def test_feature_scale_scales_the_loss() -> None:
         plain = PerceptualLoss({"conv1_2": 1.0}, criterion=criterion, weights=RANDOM_INIT_FOR_TESTS)
         torch.manual_seed(5)
         scaled = PerceptualLoss({"conv1_2": 1.0}, criterion=criterion, feature_scale=0.1, weights=RANDOM_INIT_FOR_TESTS)
-        torch.testing.assert_close(scaled(sr, hr), 0.1**power * plain(sr, hr))
+        # Scaling before vs after a float32 mean over 16k features: ~1e-7 apart, varying with the CPU's reduction order.
+        torch.testing.assert_close(scaled(sr, hr), 0.1**power * plain(sr, hr), rtol=1e-5, atol=1e-8)
 
 
 def test_pixel_loss_on_y_ignores_chroma_errors() -> None:

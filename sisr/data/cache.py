@@ -8,6 +8,11 @@ DataLoader workers share the page cache.
 Entries are keyed by the source files' absolute paths, modification times and sizes, the scale and the
 sub-image settings, so editing an image or changing the scale makes a new entry.
 
+Several processes may share one cache folder (the ranks of a DDP run, the jobs of a multirun): each entry is built
+under its own file lock (``.<entry>.lock``) by whichever process gets there first, and the others wait and reuse
+it. Files are written under hidden ``.tmp`` names and renamed into place, metadata last, so a reader sees a
+complete entry or none.
+
 Optionally each HR image is cut into overlapping square sub-images (e.g. 480 px with step 240, the
 pre-processing BasicSR's ``extract_subimages.py`` applies to DIV2K), stored stacked as (K, S, S, 3).
 """
@@ -23,12 +28,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from sisr.imresize import bicubic_degrade
 from sisr.data.images import BadImageTally, UnreadableImageError, load_image
 from sisr.data.layouts import ImagePair
 from sisr.errors import SISRError
+from sisr.files import atomic_write, write_json
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +100,9 @@ def cache_key(pair: ImagePair, scale: int, subimage: tuple[int, int] | None) -> 
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` atomically (temp file + rename)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    """Write ``array`` to ``path`` atomically (hidden ``.tmp`` file, fsync, rename)."""
+    with atomic_write(path) as handle:
         np.save(handle, np.ascontiguousarray(array))
-    os.replace(tmp, path)
 
 
 def _make_arrays(pair: ImagePair, scale: int) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -135,18 +140,22 @@ def _cut_subimages(lr: np.ndarray, hr: np.ndarray, scale: int, size: int, step: 
     return lr_stack, hr_stack
 
 
-def _cache_one(
-    pair: ImagePair, scale: int, folder: Path, subimage: tuple[int, int] | None
+def _read_entry(meta_file: Path) -> CachedImage | None:
+    """The finished entry described by ``meta_file``, or None if it has not been built yet."""
+    if not meta_file.is_file():
+        return None
+    meta = json.loads(meta_file.read_text())
+    folder = meta_file.parent
+    return CachedImage(
+        **{**meta, "hr_file": folder / meta["hr_file"], "lr_file": folder / meta["lr_file"],
+           "hr_size": tuple(meta["hr_size"])}
+    )
+
+
+def _build_entry(
+    pair: ImagePair, scale: int, folder: Path, stem: str, subimage: tuple[int, int] | None
 ) -> CachedImage:
-    """Return the cache entry of ``pair``, building it if it is not there yet."""
-    stem = f"{pair.name}-{cache_key(pair, scale, subimage)}"
-    meta_file = folder / f"{stem}.json"
-    if meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        return CachedImage(
-            **{**meta, "hr_file": folder / meta["hr_file"], "lr_file": folder / meta["lr_file"],
-               "hr_size": tuple(meta["hr_size"])}
-        )
+    """Decode ``pair`` and write its arrays and then its metadata (``<stem>.json``, the mark of a finished entry)."""
     lr, hr, is_gray = _make_arrays(pair, scale)
     count = 0
     if subimage is not None:
@@ -164,10 +173,24 @@ def _cache_one(
     )
     _save_npy(entry.hr_file, hr)
     _save_npy(entry.lr_file, lr)
-    meta = {**asdict(entry), "hr_file": entry.hr_file.name, "lr_file": entry.lr_file.name}
-    tmp = meta_file.with_name(f"{meta_file.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, meta_file)  # written last: an entry with metadata is complete
+    write_json(folder / f"{stem}.json", {**asdict(entry), "hr_file": entry.hr_file.name,
+                                         "lr_file": entry.lr_file.name})
+    return entry
+
+
+def _cache_one(
+    pair: ImagePair, scale: int, folder: Path, subimage: tuple[int, int] | None
+) -> CachedImage:
+    """Return the cache entry of ``pair``, building it under a file lock if no process has built it yet."""
+    stem = f"{pair.name}-{cache_key(pair, scale, subimage)}"
+    meta_file = folder / f"{stem}.json"
+    entry = _read_entry(meta_file)
+    if entry is not None:
+        return entry
+    with FileLock(folder / f".{stem}.lock"):
+        entry = _read_entry(meta_file)  # another process may have built it while this one waited
+        if entry is None:
+            entry = _build_entry(pair, scale, folder, stem, subimage)
     return entry
 
 

@@ -54,6 +54,41 @@ def _as_list(value: list[str] | tuple[str, ...] | str | None) -> list[str]:
     return [str(v) for v in value]
 
 
+def _is_int_at_least(value: object, minimum: int) -> bool:
+    """``value`` is an integer (not a bool or a string) no smaller than ``minimum``."""
+    if isinstance(value, (bool, str)):
+        return False
+    try:
+        return int(value) == value and value >= minimum  # type: ignore[call-overload, operator]
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _check_settings(scale: int, patch_size: int, batch_size: int, num_workers: int, repeat: int) -> None:
+    """Refuse impossible data settings in one sentence naming the key, before anything is read or cached."""
+    if not _is_int_at_least(scale, 1):
+        raise SISRError(f"data.scale={scale} must be a positive integer such as 2, 3 or 4.")
+    if not _is_int_at_least(patch_size, 1):
+        raise SISRError(
+            f"data.patch_size={patch_size} must be a positive multiple of data.scale={scale} (the HR training patch "
+            f"side, e.g. {24 * int(scale)})."
+        )
+    check_patch_size(patch_size, scale)
+    if not _is_int_at_least(batch_size, 1):
+        raise SISRError(
+            f"data.batch_size={batch_size} must be a positive integer (patches per training step, e.g. 16)."
+        )
+    if not _is_int_at_least(num_workers, 0):
+        raise SISRError(
+            f"data.num_workers={num_workers} must be 0 (load in the main process) or a positive number of DataLoader "
+            "worker processes."
+        )
+    if not _is_int_at_least(repeat, 1):
+        raise SISRError(
+            f"data.repeat={repeat} must be an integer of at least 1 (visits of each training image per epoch)."
+        )
+
+
 class SRDataModule(pl.LightningDataModule):
     """Training patches and evaluation images for single-image super-resolution.
 
@@ -103,9 +138,7 @@ class SRDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if int(scale) != scale or scale < 1:
-            raise SISRError(f"data.scale={scale} must be a positive integer such as 2, 3 or 4.")
-        check_patch_size(patch_size, scale)  # at config time, before any image is cached
+        _check_settings(scale, patch_size, batch_size, num_workers, repeat)  # at config time, before any caching
         self.save_hyperparameters()
         self.scale = int(scale)
         self.train = train
@@ -219,12 +252,12 @@ class SRDataModule(pl.LightningDataModule):
         if max_images is not None:
             pairs = pairs[:max_images]
         entries = build_cache(pairs, self.scale, self.cache_dir, skip_bad=self.skip_bad, context=spec.name)
-        return SREvalDataset(entries)
+        return SREvalDataset(entries, crop_border=self.scale)
 
     def _pairs(self, spec: _SetSpec) -> list[ImagePair]:
         if spec.sample_split is not None:
-            return find_pairs(sample.materialise(spec.sample_split, self.cache_dir), self.scale)
-        return find_pairs(spec.folder, self.scale, split=spec.split)
+            return find_pairs(sample.materialise(spec.sample_split, self.cache_dir), self.scale, context=spec.name)
+        return find_pairs(spec.folder, self.scale, split=spec.split, context=spec.name)
 
     def setup(self, stage: str | None = None) -> None:
         """Build (or reuse) the caches and datasets the stage needs."""

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from sisr.data.cache import CachedImage
 from sisr.data.transforms import random_aligned_crop, random_dihedral, to_tensor
 from sisr.errors import SISRError
+from sisr.metrics import SSIM_WINDOW, min_image_side
 
 
 def check_patch_size(patch_size: int, scale: int) -> None:
@@ -20,6 +21,18 @@ def check_patch_size(patch_size: int, scale: int) -> None:
     if patch_size % scale:
         raise SISRError(
             f"data.patch_size={patch_size} is not divisible by data.scale={scale}; use a multiple of the scale."
+        )
+
+
+def check_scorable(entry: CachedImage, crop_border: int) -> None:
+    """Refuse an evaluation image too small for the border crop plus the SSIM window, naming its file."""
+    height, width = entry.hr_size
+    side = min_image_side(crop_border)
+    if height < side or width < side:
+        raise SISRError(
+            f"Evaluation image {entry.hr_source} is {width}x{height}, too small to score: PSNR and SSIM crop "
+            f"{crop_border} pixels (data.scale) from every side and SSIM needs an {SSIM_WINDOW}x{SSIM_WINDOW} window, "
+            f"so each side must be at least {side} pixels; remove the image from the evaluation set."
         )
 
 
@@ -115,12 +128,17 @@ class SREvalDataset(Dataset):
     Args:
         entries: cached whole images (not sub-images).
         max_images: keep only the first this many images (None: all).
+        crop_border: the border the metrics crop from every side (the scale); every image must be large enough
+            to be scored after it (see :func:`sisr.metrics.min_image_side`).
     """
 
-    def __init__(self, entries: list[CachedImage], max_images: int | None = None) -> None:
+    def __init__(self, entries: list[CachedImage], max_images: int | None = None, crop_border: int = 0) -> None:
         if any(entry.subimages for entry in entries):
             raise SISRError("Evaluation sets must be cached as whole images; sub-images apply to training only.")
-        self.images = _MappedImages(list(entries) if max_images is None else list(entries)[:max_images])
+        kept = list(entries) if max_images is None else list(entries)[:max_images]
+        for entry in kept:
+            check_scorable(entry, crop_border)
+        self.images = _MappedImages(kept)
 
     def __len__(self) -> int:
         return len(self.images.entries)

@@ -15,6 +15,7 @@ with MATLAB bicubic (see :mod:`sisr.data.cache`).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,11 @@ from pathlib import Path
 from sisr.data.images import IMAGE_EXTENSIONS
 from sisr.errors import SISRError
 
+log = logging.getLogger(__name__)
+
 _SRF_DIR = re.compile(r"^image_SRF_(\d+)$")
 _DIV2K_HR_DIR = re.compile(r"^DIV2K_(train|valid)_HR$")
+_NAMES_SHOWN = 10  # skipped files named in the warning; the rest are counted
 
 NAMED_SETS: dict[str, tuple[str, str]] = {
     "set5": ("Set5", "benchmark/Set5"),
@@ -58,28 +62,59 @@ def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder`` (no recursion), in natural order."""
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(files, key=_natural_key)
+def is_hidden(path: Path) -> bool:
+    """Dot-files: macOS ``._*`` AppleDouble sidecars, ``.DS_Store`` and files still being written (``.<name>.tmp``)."""
+    return path.name.startswith(".")
 
 
-def _div2k_pairs(hr_dir: Path, scale: int) -> list[ImagePair]:
+def list_images(folder: Path, skipped: list[Path] | None = None) -> list[Path]:
+    """Image files directly inside ``folder`` (no recursion), in natural order.
+
+    Hidden files (see :func:`is_hidden`) are never images. Other files without an image extension (GIF, text,
+    ...) are appended to ``skipped`` when it is given, so the caller can report them.
+
+    Args:
+        folder: the folder to list.
+        skipped: collects the visible files that are not images.
+    """
+    images = []
+    for path in folder.iterdir():
+        if is_hidden(path) or not path.is_file():
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(path)
+        elif skipped is not None:
+            skipped.append(path)
+    return sorted(images, key=_natural_key)
+
+
+def _not_images_phrase(skipped: list[Path]) -> str:
+    """'2 files that are not images (.gif, .txt): a.gif, notes.txt' (the first few names, then a count)."""
+    kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in skipped}))
+    names = sorted((p.name for p in skipped), key=lambda name: _natural_key(Path(name)))
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    if len(names) > _NAMES_SHOWN:
+        shown += f" and {len(names) - _NAMES_SHOWN} more"
+    what = "file that is not an image" if len(skipped) == 1 else "files that are not images"
+    return f"{len(skipped)} {what} ({kinds}): {shown}"
+
+
+def _div2k_pairs(hr_dir: Path, scale: int, skipped: list[Path]) -> list[ImagePair]:
     """Pairs of the official DIV2K layout, ``hr_dir`` being ``DIV2K_<split>_HR``."""
     split = _DIV2K_HR_DIR.match(hr_dir.name).group(1)  # type: ignore[union-attr]
     lr_dir = hr_dir.parent / f"DIV2K_{split}_LR_bicubic" / f"X{scale}"
     pairs = []
-    for hr in list_images(hr_dir):
+    for hr in list_images(hr_dir, skipped):
         lr = lr_dir / f"{hr.stem}x{scale}{hr.suffix}"
         pairs.append(ImagePair(hr.stem, hr, lr if lr.is_file() else None))
     return pairs
 
 
-def _benchmark_pairs(srf_dir: Path, scale: int) -> list[ImagePair]:
+def _benchmark_pairs(srf_dir: Path, scale: int, skipped: list[Path]) -> list[ImagePair]:
     """Pairs of ``image_SRF_<s>/img_NNN_SRF_<s>_HR.png`` / ``..._LR.png``."""
     suffix = f"_SRF_{scale}_HR"
     pairs = []
-    for hr in list_images(srf_dir):
+    for hr in list_images(srf_dir, skipped):
         if not hr.stem.endswith(suffix):
             continue  # LR files and other methods' results (bicubic, SRCNN, ...) in the same folder
         lr = hr.with_name(hr.stem[: -len("HR")] + "LR" + hr.suffix)
@@ -87,11 +122,11 @@ def _benchmark_pairs(srf_dir: Path, scale: int) -> list[ImagePair]:
     return pairs
 
 
-def _hr_lr_bicubic_pairs(folder: Path, scale: int) -> list[ImagePair]:
+def _hr_lr_bicubic_pairs(folder: Path, scale: int, skipped: list[Path]) -> list[ImagePair]:
     """Pairs of ``HR/<stem>.png`` with ``LR_bicubic/X<s>/<stem>x<s>.png`` (or ``<stem>.png``)."""
     lr_dir = folder / "LR_bicubic" / f"X{scale}"
     pairs = []
-    for hr in list_images(folder / "HR"):
+    for hr in list_images(folder / "HR", skipped):
         candidates = [lr_dir / f"{hr.stem}x{scale}{hr.suffix}", lr_dir / hr.name]
         lr = next((c for c in candidates if c.is_file()), None)
         pairs.append(ImagePair(hr.stem, hr, lr))
@@ -104,13 +139,49 @@ def _srf_scales(folder: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def find_pairs(folder: str | Path, scale: int, split: str | None = None) -> list[ImagePair]:
+def _layout_pairs(folder: Path, scale: int, split: str | None, skipped: list[Path]) -> list[ImagePair]:
+    """The pairs of ``folder`` in the first layout that matches it (see the module docstring)."""
+    srf_match = _SRF_DIR.match(folder.name)
+    div2k_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and _DIV2K_HR_DIR.match(p.name))
+    if split is not None:
+        div2k_dirs = [p for p in div2k_dirs if p.name == f"DIV2K_{split}_HR"]
+    if _DIV2K_HR_DIR.match(folder.name):
+        return _div2k_pairs(folder, scale, skipped)
+    if div2k_dirs:
+        if len(div2k_dirs) > 1:
+            names = ", ".join(p.name for p in div2k_dirs)
+            raise SISRError(f"{folder} holds several DIV2K splits ({names}); pass split='train' or split='valid'.")
+        return _div2k_pairs(div2k_dirs[0], scale, skipped)
+    if srf_match:
+        if int(srf_match.group(1)) != scale:
+            raise SISRError(f"{folder} holds images for scale {srf_match.group(1)}, not {scale}; point to the set "
+                            f"folder or to image_SRF_{scale}.")
+        return _benchmark_pairs(folder, scale, skipped)
+    if scales := _srf_scales(folder):
+        if scale not in scales:
+            raise SISRError(
+                f"{folder} has no image_SRF_{scale} folder (it has scales {', '.join(map(str, scales))}), so there "
+                f"are no x{scale} images; pick one of those scales or use a folder of HR images."
+            )
+        return _benchmark_pairs(folder / f"image_SRF_{scale}", scale, skipped)
+    if (folder / "HR").is_dir():
+        return _hr_lr_bicubic_pairs(folder, scale, skipped)
+    return [ImagePair(hr.stem, hr, None) for hr in list_images(folder, skipped)]
+
+
+def find_pairs(
+    folder: str | Path, scale: int, split: str | None = None, context: str | None = None
+) -> list[ImagePair]:
     """Find the (HR, LR) pairs of a dataset folder for one scale.
+
+    Files in the image folders that are not images (GIF, text, ...) are skipped with one logged warning naming
+    them; hidden files and ``._*`` sidecars are ignored silently.
 
     Args:
         folder: dataset folder in one of the supported layouts.
         scale: SR factor.
         split: for a folder holding several DIV2K splits, which one ("train" or "valid").
+        context: dataset name for messages (default: the folder's name).
 
     Returns:
         Pairs in natural file order; ``lr`` is None where LR must be generated.
@@ -121,34 +192,15 @@ def find_pairs(folder: str | Path, scale: int, split: str | None = None) -> list
     folder = Path(folder)
     if not folder.is_dir():
         raise SISRError(f"Dataset folder {folder} does not exist; check the path or the data root (data.root).")
-    pairs: list[ImagePair]
-    srf_match = _SRF_DIR.match(folder.name)
-    div2k_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and _DIV2K_HR_DIR.match(p.name))
-    if split is not None:
-        div2k_dirs = [p for p in div2k_dirs if p.name == f"DIV2K_{split}_HR"]
-    if _DIV2K_HR_DIR.match(folder.name):
-        pairs = _div2k_pairs(folder, scale)
-    elif div2k_dirs:
-        if len(div2k_dirs) > 1:
-            names = ", ".join(p.name for p in div2k_dirs)
-            raise SISRError(f"{folder} holds several DIV2K splits ({names}); pass split='train' or split='valid'.")
-        pairs = _div2k_pairs(div2k_dirs[0], scale)
-    elif srf_match:
-        if int(srf_match.group(1)) != scale:
-            raise SISRError(f"{folder} holds images for scale {srf_match.group(1)}, not {scale}; point to the set "
-                            f"folder or to image_SRF_{scale}.")
-        pairs = _benchmark_pairs(folder, scale)
-    elif scales := _srf_scales(folder):
-        if scale not in scales:
-            raise SISRError(
-                f"{folder} has no image_SRF_{scale} folder (it has scales {', '.join(map(str, scales))}), so there "
-                f"are no x{scale} images; pick one of those scales or use a folder of HR images."
-            )
-        pairs = _benchmark_pairs(folder / f"image_SRF_{scale}", scale)
-    elif (folder / "HR").is_dir():
-        pairs = _hr_lr_bicubic_pairs(folder, scale)
-    else:
-        pairs = [ImagePair(hr.stem, hr, None) for hr in list_images(folder)]
+    skipped: list[Path] = []
+    pairs = _layout_pairs(folder, scale, split, skipped)
+    if skipped:
+        log.warning("%s: skipped %s", context or folder.name, _not_images_phrase(skipped))
+    if not pairs and skipped:
+        raise SISRError(
+            f"No images found in {folder} for scale {scale}, only {_not_images_phrase(skipped)}; save the images as "
+            f"one of {', '.join(IMAGE_EXTENSIONS)}."
+        )
     if not pairs:
         raise SISRError(
             f"No images found in {folder} for scale {scale}; expected DIV2K_*_HR/, image_SRF_{scale}/, HR/ or "
