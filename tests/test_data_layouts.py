@@ -11,7 +11,7 @@ from PIL import Image
 
 from sisr.data.cache import build_cache
 from sisr.data.images import load_image
-from sisr.data.layouts import find_pairs, list_images, resolve_set
+from sisr.data.layouts import find_pairs, list_images, named_set_folder
 from sisr.errors import SISRError
 
 RNG = np.random.default_rng(1)
@@ -145,19 +145,16 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
         find_pairs(tmp_path / "nope", 4)
 
 
-def test_resolve_named_sets_and_paths(tmp_path):
-    assert resolve_set("Set5", tmp_path) == ("Set5", tmp_path / "benchmark" / "Set5")
-    assert resolve_set("bsd100", tmp_path) == ("BSD100", tmp_path / "benchmark" / "BSD100")
-    assert resolve_set("sun_hays80", tmp_path) == ("Sun-Hays80", tmp_path / "train" / "Sun-Hays80")
-    (tmp_path / "mine").mkdir()
-    assert resolve_set(str(tmp_path / "mine"), tmp_path) == ("mine", tmp_path / "mine")
-    with pytest.raises(SISRError, match="Unknown dataset 'Set6'"):
-        resolve_set("Set6", tmp_path)
+def test_named_sets_resolve_under_the_root_and_other_names_are_paths(tmp_path):
+    assert named_set_folder("Set5", tmp_path) == ("Set5", tmp_path / "benchmark" / "Set5")
+    assert named_set_folder("bsd100", tmp_path) == ("BSD100", tmp_path / "benchmark" / "BSD100")
+    assert named_set_folder("sun_hays80", tmp_path) == ("Sun-Hays80", tmp_path / "train" / "Sun-Hays80")
+    assert named_set_folder(str(tmp_path / "mine"), tmp_path) is None  # a path: the datamodule reads the folder
 
 
 @pytest.mark.parametrize("name,count", [("Set5", 5), ("Set14", 14), ("BSD100", 100)])
 def test_shared_benchmark_sets(shared_data_dir, name, count):
-    _, folder = resolve_set(name, shared_data_dir)
+    _, folder = named_set_folder(name, shared_data_dir)
     for scale in (2, 3, 4):
         pairs = find_pairs(folder, scale)
         assert len(pairs) == count
@@ -171,7 +168,7 @@ def test_shared_set14_has_a_grayscale_image(shared_data_dir):
 
 
 def test_shared_sun_hays80_is_a_plain_hr_folder(shared_data_dir):
-    pairs = find_pairs(resolve_set("sun_hays80", shared_data_dir)[1], 4)
+    pairs = find_pairs(named_set_folder("sun_hays80", shared_data_dir)[1], 4)
     assert len(pairs) == 80 and all(p.lr is None for p in pairs)
 
 

@@ -216,23 +216,3 @@ def named_set_folder(name: str, root: Path) -> tuple[str, Path] | None:
         return None
     display, relative = entry
     return display, Path(root) / relative
-
-
-def resolve_set(spec: str, root: Path) -> tuple[str, Path]:
-    """Turn a dataset name (Set5, Set14, BSD100, sun_hays80, div2k) or a folder path into (name, folder).
-
-    Args:
-        spec: a known name (case-insensitive) or a path to a folder in one of the supported layouts.
-        root: the data root named sets live under.
-
-    Raises:
-        SISRError: ``spec`` is neither a known name nor an existing folder.
-    """
-    named = named_set_folder(spec, root)
-    if named is not None:
-        return named
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path.name, path
-    known = ", ".join(sorted({display for display, _ in NAMED_SETS.values()}))
-    raise SISRError(f"Unknown dataset {spec!r}: use one of {known}, Sample, or the path of an existing folder.")
