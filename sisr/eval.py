@@ -1,4 +1,6 @@
-"""Score a checkpoint or a baseline with the papers' protocol: `python -m sisr.eval ckpt_path=... ` or `model=bicubic`.
+"""Score a model or finished outputs with the papers' protocol: `python -m sisr.eval ckpt_path=...`, `weights=...`
+(any weight file `sisr.weights` reads: ESRGAN / BasicSR RRDBNet files, sisr exports), `model=bicubic`, or
+`sr_dir=<folder of SR images> data.scale=<s>` (images computed elsewhere, matched by name; see `sisr.precomputed`).
 
 Writes `results.json` (one entry per set: psnr, ssim, psnr_rgb, count), `per_set.csv` and `per_image.csv` to the
 run folder and prints a table. `evaluate(cfg)` is the plain function tests call; `main` is the Hydra wrapper.
@@ -14,28 +16,28 @@ import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch import nn
 
-from sisr.checkpoints import load_generator
 from sisr.cli import run_reporting_user_errors, to_container
-from sisr.files import write_json
 from sisr.errors import SISRError
+from sisr.files import write_json
 from sisr.lit.base import METRIC_NAMES, SRModule
 from sisr.models.common import count_parameters
+from sisr.precomputed import SetScores, score_sr_dir
 from sisr.provenance import git_commit, machine_name
+from sisr.weights import open_generator
 
 
 
-def resolve_scale(cfg: DictConfig, checkpoint_config: dict[str, Any] | None) -> int:
-    """The evaluation scale: the checkpoint's, or data.scale for baselines; a conflict is an error."""
+def resolve_scale(cfg: DictConfig, trained: int | None) -> int:
+    """The evaluation scale: the model's (checkpoint or weight file), or data.scale for baselines and SR folders;
+    a conflict is an error."""
     requested = cfg.data.get("scale")
-    if checkpoint_config is None:
+    if trained is None:
         if requested is None:
-            raise SISRError("data.scale is not set; evaluating a baseline needs it, e.g. data.scale=4.")
+            raise SISRError("data.scale is not set; evaluating a baseline or an sr_dir needs it, e.g. data.scale=4.")
         return int(requested)
-    trained = int(checkpoint_config["data"]["scale"])
     if requested is not None and int(requested) != trained:
-        raise SISRError(f"the checkpoint was trained at x{trained} but data.scale={requested}; drop the override.")
+        raise SISRError(f"the model was trained at x{trained} but data.scale={requested}; drop the override.")
     return trained
 
 
@@ -60,18 +62,25 @@ def format_table(per_set: dict[str, dict[str, float]], scale: int) -> str:
     return "\n".join(lines)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate `cfg.ckpt_path` (or the baseline `cfg.model`) on `cfg.data.test_sets`; return the results dict."""
-    checkpoint_config = None
-    if cfg.get("ckpt_path"):
-        generator, checkpoint_config = load_generator(cfg.ckpt_path, use_ema=cfg.use_ema)
-    scale = resolve_scale(cfg, checkpoint_config)
-    if checkpoint_config is None:
+def _datamodule(cfg: DictConfig, scale: int) -> Any:
+    return instantiate(cfg.data, scale=scale, train=None, val_sets=[], _convert_="all")
+
+
+def _score_model(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
+    """Scores of `cfg.ckpt_path` / `cfg.weights` (or the baseline `cfg.model`), what was scored, and the scale."""
+    loaded = None
+    if cfg.get("ckpt_path") or cfg.get("weights"):
+        loaded = open_generator(cfg.get("ckpt_path"), cfg.get("weights"), use_ema=cfg.use_ema)
+    scale = resolve_scale(cfg, None if loaded is None else loaded.scale)
+    if loaded is None:
         cfg.data.scale = scale
         generator = instantiate(cfg.model.generator)
         if count_parameters(generator):
-            raise SISRError(f"model={type(generator).__name__} has learned weights; pass ckpt_path=<checkpoint>.")
-    datamodule = instantiate(cfg.data, scale=scale, train=None, val_sets=[], _convert_="all")
+            raise SISRError(
+                f"model={type(generator).__name__} has learned weights; pass ckpt_path=<checkpoint> or weights=<file>."
+            )
+    else:
+        generator = loaded.generator
     module = SRModule(
         generator,
         scale,
@@ -84,37 +93,61 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = instantiate(
         cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[], enable_model_summary=False
     )
-    trainer.test(module, datamodule=datamodule, verbose=False)
-
-    per_set: dict[str, dict[str, float]] = {}
-    per_image: list[dict[str, Any]] = []
+    trainer.test(module, datamodule=_datamodule(cfg, scale), verbose=False)
+    scores = SetScores(notes=[module.lpips_note] if module.lpips_note else [])
     for set_name, metric in module.test_metrics.items():
         values = metric.compute()
-        per_set[set_name] = {key: float(values[key]) for key in METRIC_NAMES} | {"count": int(values["count"])}
+        scores.per_set[set_name] = {key: float(values[key]) for key in METRIC_NAMES} | {"count": int(values["count"])}
         lpips = module.test_lpips[set_name].compute() if set_name in module.test_lpips else None
-        per_set[set_name]["lpips"] = None if lpips is None else float(lpips)
+        scores.per_set[set_name]["lpips"] = None if lpips is None else float(lpips)
         for image_name, row in zip(module.test_image_names[set_name], metric.per_image()):
-            per_image.append({"set": set_name, "image": image_name, **{k: float(row[k]) for k in METRIC_NAMES}})
-
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_tables(output_dir, per_set, per_image)
-    results = {
+            scores.per_image.append({"set": set_name, "image": image_name, **{k: float(row[k]) for k in METRIC_NAMES}})
+    scored = {
         "model": type(generator).__name__,
-        "checkpoint": str(cfg.ckpt_path) if cfg.get("ckpt_path") else None,
-        "scale": scale,
+        "checkpoint": loaded.source if loaded else None,
         "self_ensemble": bool(cfg.self_ensemble),
         "parameters": count_parameters(generator),
         "machine": machine_name(module.device),
+    }
+    return scores, scored, scale
+
+
+def _score_sr_dir(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
+    """Scores of the precomputed SR images in `cfg.sr_dir` (see `sisr.precomputed`)."""
+    if cfg.get("ckpt_path") or cfg.get("weights"):
+        raise SISRError("sr_dir= scores images computed already; drop ckpt_path= / weights=, or drop sr_dir=.")
+    scale = resolve_scale(cfg, None)
+    scores = score_sr_dir(_datamodule(cfg, scale), str(cfg.sr_dir), scale, lpips=bool(cfg.lpips))
+    scored = {
+        "model": "precomputed",
+        "checkpoint": None,
+        "sr_dir": str(Path(str(cfg.sr_dir)).expanduser().resolve()),
+        "self_ensemble": False,
+        "parameters": None,
+        "machine": machine_name(),
+    }
+    return scores, scored, scale
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate `cfg.ckpt_path`, `cfg.weights`, the baseline `cfg.model`, or the SR images of `cfg.sr_dir`, on
+    `cfg.data.test_sets`; write results.json, per_set.csv and per_image.csv, print a table, return the results."""
+    scores, scored, scale = _score_sr_dir(cfg) if cfg.get("sr_dir") else _score_model(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_tables(output_dir, scores.per_set, scores.per_image)
+    results = {
+        **scored,
+        "scale": scale,
         "git_commit": git_commit(cfg.paths.root_dir),
         "config": to_container(cfg.data),
-        "sets": per_set,
-        "notes": [module.lpips_note] if module.lpips_note else [],
+        "sets": scores.per_set,
+        "notes": scores.notes,
     }
     write_json(output_dir / "results.json", results)
-    print(format_table(per_set, scale))
-    if module.lpips_note:
-        print(module.lpips_note)
+    print(format_table(scores.per_set, scale))
+    for note in scores.notes:
+        print(note)
     print(f"\nResults: {output_dir / 'results.json'} (per_set.csv, per_image.csv beside it)")
     return results
 

@@ -1,0 +1,105 @@
+"""Peak memory of `sisr.upscale` making a 2K image on the CPU: full-size RRDBNet x4 on a 510x510 LR image.
+
+Runs ``python -m sisr.upscale weights=<file> input=<510x510 PNG> output=<folder> device=cpu`` in a subprocess, with
+random-initialised full-size RRDBNet weights (23 blocks, 64 features, growth 32: 16.7 M parameters; memory does
+not depend on the values) saved as a BasicSR file, and reads the child's peak resident set size from
+``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``. The default memory budget tiles the image; the run passes when
+the peak stays under ``--limit-gib`` (4 GiB, the target of the issue that added `sisr.upscale`).
+
+Usage::
+
+    python -m benchmarks.speed.upscale_memory [--side 510] [--memory-budget-mb MB] [--limit-gib 4] [--out FILE]
+
+Prints the peak RSS and writes ``benchmarks/results/upscale_memory.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks.speed.machine import machine_info
+from sisr.models.rrdbnet import RRDBNet
+from sisr.weights import to_basicsr
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "upscale_memory.json"
+SCALE = 4
+
+
+def prepare(folder: Path, side: int) -> tuple[Path, Path]:
+    """A random side x side RGB PNG and random full-size RRDBNet x4 weights in BasicSR's layout."""
+    rng = np.random.default_rng(0)
+    image = folder / "lr.png"
+    Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(image)
+    torch.manual_seed(0)
+    weights = folder / "RRDBNet_x4_random.pth"
+    torch.save({"params_ema": to_basicsr(RRDBNet(scale=SCALE).state_dict())}, weights)
+    return image, weights
+
+
+def measure(side: int, budget_mb: float | None) -> dict:
+    """Run sisr.upscale once in a child process; return its peak RSS, wall time and output size."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        image, weights = prepare(folder, side)
+        command = [sys.executable, "-m", "sisr.upscale", f"weights={weights}", f"input={image}",
+                   f"output={folder / 'out'}", "device=cpu", f"hydra.run.dir={folder / 'run'}"]
+        if budget_mb:
+            command.append(f"memory_budget_mb={budget_mb}")
+        env = os.environ | {"SISR_HOME": str(folder)}
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"sisr.upscale failed:\n{result.stderr[-3000:]}")
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux reports KiB
+        with Image.open(folder / "out" / "lr.png") as out:
+            size = out.size
+    lines = (result.stdout + result.stderr).splitlines()  # Hydra's console log goes to stdout
+    tile_line = next((line for line in lines if "tiles of at most" in line), "")
+    return {"peak_rss_mib": round(peak_kib / 1024, 1), "seconds": round(seconds, 1), "output_size": list(size),
+            "tiling": tile_line.split(" - ")[-1].strip()}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Measure, print and write the result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", type=int, default=510, help="LR side (510 -> a 2040x2040 output)")
+    parser.add_argument("--memory-budget-mb", type=float, default=None, help="sisr.upscale's memory_budget_mb")
+    parser.add_argument("--limit-gib", type=float, default=4.0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    measured = measure(args.side, args.memory_budget_mb)
+    result = {
+        "benchmark": "upscale_memory",
+        "command": "python -m sisr.upscale weights=<RRDBNet x4, 23 blocks, random> input=<510x510 PNG> device=cpu",
+        "model": "RRDBNet x4 (23 blocks, 64 features, 16,697,987 parameters, random weights)",
+        "lr_size": [args.side, args.side],
+        "memory_budget_mb": args.memory_budget_mb or "default (sisr.runtime.CPU_MEMORY_BUDGET_MB)",
+        **measured,
+        "limit_gib": args.limit_gib,
+        "within_limit": measured["peak_rss_mib"] < args.limit_gib * 1024,
+        "machine": machine_info(),
+    }
+    print(f"peak RSS of sisr.upscale: {measured['peak_rss_mib']:.1f} MiB for a {measured['output_size'][0]}x"
+          f"{measured['output_size'][1]} output ({measured['seconds']:.0f} s; {measured['tiling']}); "
+          f"limit {args.limit_gib} GiB: {'ok' if result['within_limit'] else 'EXCEEDED'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Export a trained generator: `python -m sisr.export ckpt_path=<ckpt> format=onnx|state_dict output=<file>`.
+
+* `format=state_dict`: the generator alone (EMA weights when the run kept them) as a `torch.save` file. RRDBNet is
+  written in BasicSR's layout inside `params_ema` (EMA) or `params`, the file BasicSR, Real-ESRGAN's inference
+  script and spandrel (ComfyUI, chaiNNer) load unchanged; other models keep sisr's keys, unwrapped.
+* `format=onnx`: see `sisr.onnx_export` (opset `ONNX_OPSET`, dynamic batch/height/width, input `lr`, output `sr`).
+
+Beside the file, `metadata.json` records the architecture (`generator`: `_target_` and constructor arguments),
+scale, image channels, whether the weights are EMA, the training config hash (`sisr.provenance.config_hash`) and
+the run's protocol scores from its `metrics.json` when the checkpoint sits in a run folder. `sisr.eval weights=`,
+`sisr.upscale weights=` and `model.pretrained_generator=` read the state_dict back through that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from sisr.cli import run_reporting_user_errors
+from sisr.errors import SISRError
+from sisr.files import atomic_write, write_json
+from sisr.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx
+from sisr.provenance import config_hash
+from sisr.runtime import image_channels, make_runner
+from sisr.weights import METADATA_FILE, RRDBNET_TARGET, LoadedGenerator, open_generator, to_basicsr
+
+FORMATS = ("onnx", "state_dict")
+SPANDREL_GROWTH = 32  # spandrel's ESRGAN architecture fixes the dense-block growth at 32
+
+
+def run_scores(checkpoint: str | Path) -> dict[str, Any] | None:
+    """The test and validation scores in the `metrics.json` of the run folder holding a checkpoint, if any."""
+    path = Path(checkpoint).resolve()
+    for folder in (path.parent.parent, path.parent):  # <run>/checkpoints/<file>.ckpt, or beside it
+        metrics_file = folder / "metrics.json"
+        if metrics_file.is_file():
+            metrics = json.loads(metrics_file.read_text())
+            scores = {key: metrics[key] for key in ("test", "val") if metrics.get(key)}
+            return scores or None
+    return None
+
+
+def describe(loaded: LoadedGenerator, fmt: str, output: Path, channels: tuple[int, int]) -> dict[str, Any]:
+    """The metadata.json content for an export of `loaded` to `output`."""
+    metadata = dict(loaded.metadata or {})  # re-exporting an export keeps its provenance
+    is_rrdbnet = loaded.generator_config.get("_target_") == RRDBNET_TARGET
+    metadata.update({
+        "format": fmt,
+        "weights_file": output.name,
+        "architecture": type(loaded.generator).__name__,
+        "generator": loaded.generator_config,
+        "scale": loaded.scale,
+        "channels": {"input": channels[0], "output": channels[1]},
+        "ema": loaded.from_ema,
+        "source": loaded.source,
+    })
+    if loaded.run_config is not None:
+        metadata["config_hash"] = config_hash(loaded.run_config)
+        metadata["scores"] = run_scores(loaded.source)
+    metadata.setdefault("config_hash", None)
+    metadata.setdefault("scores", None)
+    if fmt == "state_dict":
+        metadata["layout"] = "basicsr" if is_rrdbnet else "sisr"
+    else:
+        metadata.pop("layout", None)
+        metadata |= {"onnx_opset": ONNX_OPSET, "onnx_input": INPUT_NAME, "onnx_output": OUTPUT_NAME,
+                     "onnx_dynamic_axes": ["batch", "height", "width"], "value_range": [0.0, 1.0]}
+    return metadata
+
+
+def check_targets(output: Path, source: str) -> Path:
+    """The metadata.json path beside `output`; refuses to overwrite the source or another export's metadata."""
+    if output.exists() and output.resolve() == Path(source).resolve():
+        raise SISRError(f"output={output} is the file being exported; choose another output file.")
+    meta_file = output.parent / METADATA_FILE
+    if meta_file.is_file():
+        try:
+            named = json.loads(meta_file.read_text()).get("weights_file")
+        except ValueError:
+            named = None
+        if named not in (None, output.name):
+            raise SISRError(f"{meta_file} describes {named}, another export; write this one into a folder of its own.")
+    return meta_file
+
+
+def write_state_dict(loaded: LoadedGenerator, output: Path) -> None:
+    """The generator's weights alone; RRDBNet in BasicSR's layout inside `params_ema` / `params`."""
+    state = {key: value.detach().cpu().contiguous() for key, value in loaded.generator.state_dict().items()}
+    if loaded.generator_config.get("_target_") == RRDBNET_TARGET:
+        payload: dict[str, Any] = {"params_ema" if loaded.from_ema else "params": to_basicsr(state)}
+    else:
+        payload = state
+    with atomic_write(output) as handle:
+        torch.save(payload, handle)
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    """Export the generator of `cfg.ckpt_path` (or `cfg.weights`) to `cfg.output`; return the metadata written."""
+    fmt = str(cfg.format)
+    if fmt not in FORMATS:
+        raise SISRError(f"format={fmt} is not one of {', '.join(FORMATS)}.")
+    if not cfg.get("output"):
+        raise SISRError("output= is not set; pass output=<file>, e.g. output=exports/model.onnx.")
+    output = Path(str(cfg.output)).expanduser()
+    loaded = open_generator(cfg.get("ckpt_path"), cfg.get("weights"), use_ema=bool(cfg.use_ema))
+    meta_file = check_targets(output, loaded.source)
+    channels = image_channels(make_runner(loaded.generator, torch.device("cpu"), torch.float32, False))
+    metadata = describe(loaded, fmt, output, channels)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx":
+        export_onnx(loaded.generator, output, channels[0], metadata)
+    else:
+        write_state_dict(loaded, output)
+    metadata["sha256"] = hashlib.sha256(output.read_bytes()).hexdigest()
+    write_json(meta_file, metadata)
+    growth = loaded.generator_config.get("growth_channels", SPANDREL_GROWTH)
+    if metadata["architecture"] == "RRDBNet" and (growth != SPANDREL_GROWTH or loaded.scale == 3):
+        print(f"note: spandrel reads RRDBNet as growth {SPANDREL_GROWTH} and x2/x4/x8 only; this file will not load there.")
+    details = f"ONNX opset {ONNX_OPSET}, dynamic batch/height/width" if fmt == "onnx" else f"{metadata['layout']} layout"
+    weights = "EMA" if loaded.from_ema else "plain"
+    print(f"Exported {metadata['architecture']} x{loaded.scale} ({weights} weights, {details}) to {output}")
+    print(f"Metadata: {meta_file}")
+    return metadata
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    run_reporting_user_errors(export, cfg)
+
+
+if __name__ == "__main__":
+    main()
