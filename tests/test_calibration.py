@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from sisr.imresize import bicubic_upscale
-from sisr.eval import evaluate
+from sisr.evaluation import evaluate
 from sisr.metrics import SRMetrics
 from tests.conftest import compose_config
 

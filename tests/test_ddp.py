@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sisr.eval import evaluate
+from sisr.evaluation import evaluate
 from tests.conftest import REPO_ROOT, TINY_MODEL_OVERRIDES, locate_shared_data
 
 

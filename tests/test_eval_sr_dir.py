@@ -13,7 +13,7 @@ from PIL import Image
 from sisr.data.images import load_image
 from sisr.data.transforms import to_tensor
 from sisr.errors import SISRError
-from sisr.eval import evaluate
+from sisr.evaluation import evaluate
 from sisr.metrics import to_uint8_range
 from sisr.models.bicubic import Bicubic
 from sisr.precomputed import belongs_to

@@ -17,7 +17,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from sisr.checkpoints import load_generator, read_checkpoint
-from sisr.eval import evaluate
+from sisr.evaluation import evaluate
 from sisr.lit.checkpointing import TrainingInterrupted
 from sisr.training import train
 from tests.conftest import REPO_ROOT, TINY_MODEL_OVERRIDES, locate_shared_data

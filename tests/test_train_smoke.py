@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from sisr.checkpoints import load_generator
-from sisr.eval import evaluate
+from sisr.evaluation import evaluate
 from sisr.training import train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 

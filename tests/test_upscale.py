@@ -15,7 +15,7 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_png
 
 from sisr.errors import SISRError
-from sisr.eval import evaluate
+from sisr.evaluation import evaluate
 from sisr.export import export
 from sisr.image_io import Picture, quantise, write_png
 from sisr.imresize import imresize
