@@ -1,9 +1,10 @@
-"""Command-line plumbing shared by `sisr.train` and `sisr.eval`: user errors become one line, not a traceback."""
+"""Command-line plumbing shared by every entry point (`sisr.train`, `sisr.eval`, `benchmarks.run`, the benchmark
+workers): user errors become one line, not a traceback."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -11,6 +12,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sisr.errors import SISRError
 
 USER_ERRORS = (SISRError, OmegaConfBaseException)
+T = TypeVar("T")
 
 
 def user_error(exc: BaseException) -> BaseException | None:
@@ -25,10 +27,16 @@ def user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def run_reporting_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """Run `task(cfg)`; a user error prints `error: <sentence>` on stderr and exits with status 2."""
+def run_reporting_user_errors(task: Callable[..., T], *args: Any) -> T:
+    """Run `task(*args)` (e.g. `train(cfg)`); a user error prints `error: <sentence>` on stderr and exits with
+    status 2, anything else propagates with its traceback.
+
+    Args:
+        task: the entry point's core function.
+        args: its arguments.
+    """
     try:
-        return task(cfg)
+        return task(*args)
     except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's to fix
         cause = user_error(exc)
         if cause is None:

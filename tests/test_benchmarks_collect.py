@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from benchmarks.collect import find_runs
+from benchmarks.leaderboard.collect import find_runs
 from benchmarks.run import main, parse_args, run
 from sisr.errors import SISRError
+from sisr.stages import STAGE1_DIR, STAGE2_DIR, run_stages
 from sisr.training import train
 from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
 
@@ -24,7 +25,7 @@ PROFILE = """
 name: collect-test
 scales: [4]
 test_sets: [Set5]
-models:
+jobs:
   - {name: srcnn, overrides: [model=srcnn]}
 measure: {input_size: [32, 32], warmup: 0, repeats: 1, device: cpu}
 visual: {set: Set5, image: img_002, scale: 4, top: 8, left: 8, size: 32, zoom: 2}
@@ -95,7 +96,19 @@ def test_collect_of_an_empty_folder_is_one_clear_error(tmp_path: Path, capsys: p
 def test_run_without_checkpoints_is_reported(tmp_path: Path) -> None:
     run_dir = tmp_path / "0"
     run_dir.mkdir()
-    metrics = {"scale": 4, "choices": {"model": "srcnn"}, "best_checkpoint": None}
+    metrics = {"scale": 4, "choices": {"model": "srcnn"}, "status": "completed", "last_checkpoint": None}
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(SISRError, match="has no checkpoint under checkpoints/"):
+    with pytest.raises(SISRError, match=f"run {run_dir} has no last.ckpt under checkpoints/"):
         find_runs(tmp_path)
+
+
+@pytest.mark.slow
+def test_both_stages_of_a_two_stage_run_are_rows_scoring_their_final_weights(compose_train) -> None:
+    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srgan"], "logger=csv"]
+    cfg = compose_train([*overrides, "test_after_fit=false"], run="sweep/srgan_x4")
+    stages = run_stages(cfg)
+    runs = find_runs(Path(cfg.paths.output_dir).parent)
+    assert [(r.model, r.run_dir.name) for r in runs] == [("srresnet", STAGE1_DIR), ("srgan", STAGE2_DIR)]
+    assert [r.checkpoint.name for r in runs] == ["last.ckpt", "last.ckpt"]
+    assert str(runs[0].checkpoint) == stages["pretrained_generator"]  # the row is the weights stage 2 started from
+    assert runs[0].config["model"]["_target_"].endswith("PixelSRModule")

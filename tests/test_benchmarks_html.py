@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.html import to_html
-from benchmarks.plots import psnr_vs_compute
-from benchmarks.profile import VisualSpec
-from benchmarks.visual import crop_zoom
+from benchmarks.leaderboard.html import to_html
+from benchmarks.leaderboard.plots import psnr_vs_compute
+from benchmarks.leaderboard.profile import VisualSpec
+from benchmarks.leaderboard.visual import crop_zoom
 from tests.test_benchmarks_table import board_with_rows
 
 CHROMIUM_FLAGS = [

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.measure import CPU_MEMORY_METHOD, count_macs, measure_in_subprocess, resolve_device
+from benchmarks.leaderboard.measure import CPU_MEMORY_METHOD, count_macs, measure_in_subprocess, resolve_device
 from sisr.errors import SISRError
 from sisr.models.srcnn import SRCNN
 

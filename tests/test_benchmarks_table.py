@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.papers import NO_PUBLISHED_NUMBER, load_paper_entries, lookup
-from benchmarks.report import to_markdown, write_csv, write_leaderboard_json
-from benchmarks.table import BASELINE, Leaderboard, Row, fmt_delta, fmt_paper, set_results, sort_rows
+from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER, load_paper_entries, lookup
+from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
+from benchmarks.leaderboard.table import BASELINE, Leaderboard, Row, fmt_delta, fmt_paper, set_results, sort_rows
 from sisr.errors import SISRError
 
 ENTRIES = load_paper_entries()
@@ -67,7 +67,7 @@ def test_paper_lookup_picks_the_variant_the_config_describes() -> None:
 )
 def test_unpublished_cells_say_so(model: str, scale: int, set_name: str, config: dict | None) -> None:
     cell = lookup(ENTRIES, model, scale, set_name, config)
-    assert not cell.published
+    assert cell.psnr is None and cell.ssim is None
     row = make_row(model, scale, config, {set_name: scores(30.0, 0.85)})
     assert fmt_paper(row.sets[set_name]) == NO_PUBLISHED_NUMBER
     assert fmt_delta(row.sets[set_name]) == NO_PUBLISHED_NUMBER

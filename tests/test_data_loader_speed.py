@@ -1,4 +1,4 @@
-"""Keeps benchmarks/loader_speed.py working (no timing assertions: numbers come from the benchmark run)."""
+"""Keeps benchmarks/speed/loader_speed.py working (no timing assertions: numbers come from the benchmark run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from benchmarks import loader_speed
+from benchmarks.speed import loader_speed
 
 
 def test_loader_speed_benchmark_runs_on_tiny_images(tmp_path):

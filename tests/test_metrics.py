@@ -232,7 +232,7 @@ def test_bad_input_raises_one_clear_error() -> None:
 
 # ------------------------------------------------------------------------------------------ benchmark
 def test_metrics_speed_benchmark_runs_and_agrees(shared_data_dir: Path, tmp_path: Path) -> None:
-    from benchmarks.metrics_speed import main
+    from benchmarks.speed.metrics_speed import main
 
     threads = torch.get_num_threads()
     out = tmp_path / "metrics_speed.json"

@@ -7,8 +7,8 @@ import base64
 from html import escape
 from pathlib import Path
 
-from benchmarks.report import scoring_note
-from benchmarks.table import Leaderboard, cost_columns, quality_columns, render_cells
+from benchmarks.leaderboard.report import scoring_note
+from benchmarks.leaderboard.table import Leaderboard, cost_columns, quality_columns, render_cells
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }

@@ -1,12 +1,12 @@
 """Compute cost of a generator: multiply-adds, inference latency and peak memory for a stated LR input size.
 
-Multiply-adds come from `torch.utils.flop_counter.FlopCounterMode`, which counts convolutions and matrix
-products (2 FLOPs per multiply-add); element-wise work such as bicubic interpolation, activations and
-normalisation is not counted. Latency is the median of timed batch-1 forward passes after warm-up. Peak memory is
-measured in a fresh process (`python -m benchmarks.measure SPEC.json`), so nothing measured before pollutes it:
+Multiply-adds come from `torch.utils.flop_counter.FlopCounterMode`, which counts convolutions and matrix products (2
+FLOPs per multiply-add); element-wise work such as bicubic interpolation, activations and normalisation is not
+counted. Latency is the median of timed batch-1 forward passes after warm-up. Peak memory is measured in a fresh
+process (`python -m benchmarks.leaderboard.measure SPEC.json RESULT.json`), so nothing measured before pollutes it:
 on CUDA it is `torch.cuda.max_memory_allocated` above the loaded model and input; on CPU it is the growth of the
-process's peak resident set (Linux VmHWM, reset through /proc/self/clear_refs) during the first forward pass
-above the resident set with the model and input loaded, so it includes one-time allocations of that pass.
+process's peak resident set (Linux VmHWM, reset through /proc/self/clear_refs) during the first forward pass above
+the resident set with the model and input loaded, so it includes one-time allocations of that pass.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from sisr.cli import run_reporting_user_errors
 from sisr.errors import SISRError
+from sisr.files import write_json
 
 LATENCY_METHOD = "median of {repeats} batch-1 forward passes after {warmup} warm-up passes, {threads} thread(s)"
 CPU_MEMORY_METHOD = "peak resident-set growth during the first forward pass in a fresh process (Linux VmHWM)"
@@ -167,9 +169,9 @@ def measure_in_subprocess(spec: dict[str, Any], work_dir: Path) -> dict[str, Any
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     spec_path, result_path = work_dir / "measure_spec.json", work_dir / "measure.json"
-    spec_path.write_text(json.dumps(spec, indent=2))
+    write_json(spec_path, spec)
     process = subprocess.run(
-        [sys.executable, "-m", "benchmarks.measure", str(spec_path), str(result_path)],
+        [sys.executable, "-m", "benchmarks.leaderboard.measure", str(spec_path), str(result_path)],
         capture_output=True,
         text=True,
     )
@@ -179,20 +181,15 @@ def measure_in_subprocess(spec: dict[str, Any], work_dir: Path) -> dict[str, Any
     return json.loads(result_path.read_text())
 
 
-def main(argv: list[str]) -> None:
-    """Worker entry: `python -m benchmarks.measure SPEC.json RESULT.json`."""
-    from sisr.cli import user_error
+def measure_files(spec_path: Path, result_path: Path) -> None:
+    """Measure the generator `spec_path` describes; write the result to `result_path`."""
+    write_json(result_path, measure(json.loads(spec_path.read_text())))
 
-    spec_path, result_path = Path(argv[0]), Path(argv[1])
-    try:
-        result = measure(json.loads(spec_path.read_text()))
-    except Exception as exc:  # noqa: BLE001 - user errors become one line for the parent's report
-        cause = user_error(exc)
-        if cause is None:
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        sys.exit(2)
-    result_path.write_text(json.dumps(result, indent=2))
+
+def main(argv: list[str]) -> None:
+    """Worker entry: `python -m benchmarks.leaderboard.measure SPEC.json RESULT.json`; a user error is one line on
+    stderr (exit status 2), which the parent reports."""
+    run_reporting_user_errors(measure_files, Path(argv[0]), Path(argv[1]))
 
 
 if __name__ == "__main__":

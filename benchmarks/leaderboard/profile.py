@@ -1,9 +1,14 @@
-"""Benchmark profiles (benchmarks/profiles/<name>.yaml): which models, scales and test sets a suite runs, and how."""
+"""Benchmark profiles (profiles/<name>.yaml, package data beside this module): which training jobs, scales and test
+sets a suite runs, and how.
+
+A job is one `python -m sisr.train` recipe, given by reference: a model config (`model=srcnn`) or an experiment
+(`experiment=srgan_x4`, a two-stage run whose PSNR stage and GAN stage each become a leaderboard row).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +17,22 @@ from omegaconf import OmegaConf
 from sisr.errors import SISRError
 from sisr.paths import shared_data_root
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROFILES_DIR = Path(__file__).with_name("profiles")
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+RECIPE_KEYS = ("model=", "experiment=")
+
+
+def job_name(job: str, scale: int) -> str:
+    """The run folder name of `job` at `scale` inside a suite's sweep folder."""
+    return f"{job}_x{scale}"
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """One trained model of a suite.
+class JobSpec:
+    """One training job of a suite.
 
     Args:
-        name: leaderboard name, also the key of its published numbers (srcnn, srresnet, srgan, esrgan, rrdb).
-        overrides: `python -m sisr.train` overrides for this model (model=..., widths, budget).
+        name: the job's name (its run folder is `<name>_x<scale>`); `--models` selects jobs by it.
+        overrides: `python -m sisr.train` overrides: the recipe (model=... or experiment=...), widths, budget.
         scales: scales to train it at; None means the profile's scales.
     """
 
@@ -78,11 +88,12 @@ class Profile:
     Args:
         name: profile name (also the default output folder name).
         description: one line shown in the report.
-        scales: default scales of every model.
+        scales: default scales of every job.
         test_sets: sets every row is scored on.
-        train_overrides: overrides shared by every training run.
-        models: the trained models, in leaderboard order.
-        data_root: folder holding benchmark/; None means $SISR_DATA_DIR, else ../shared/data beside the repository.
+        train_overrides: overrides shared by every training job, before the job's own.
+        jobs: the training jobs, in leaderboard order (a two-stage job's PSNR row comes before its GAN row).
+        data_root: folder holding benchmark/; None means sisr.paths.shared_data_root() ($SISR_DATA_DIR, else
+            <project root>/../shared/data).
         measure: compute measurement settings.
         visual: visual comparison settings.
         source: the file it was read from.
@@ -93,15 +104,15 @@ class Profile:
     scales: list[int]
     test_sets: list[str]
     train_overrides: list[str]
-    models: list[ModelSpec]
+    jobs: list[JobSpec]
     data_root: str | None = None
     measure: MeasureSpec = field(default_factory=MeasureSpec)
     visual: VisualSpec = field(default_factory=VisualSpec)
     source: Path | None = None
 
-    def scales_of(self, model: ModelSpec) -> list[int]:
-        """The scales `model` is trained at."""
-        return list(model.scales or self.scales)
+    def scales_of(self, job: JobSpec) -> list[int]:
+        """The scales `job` is trained at."""
+        return list(job.scales or self.scales)
 
     def resolved_data_root(self) -> Path:
         """The data root the test sets are read from."""
@@ -109,38 +120,26 @@ class Profile:
             return Path(os.path.expandvars(self.data_root)).expanduser()
         return shared_data_root()
 
-    def restricted(self, models: list[str] | None = None, scales: list[int] | None = None) -> Profile:
-        """A copy limited to some models and/or scales (for quick runs and tests)."""
-        chosen = self.models
-        if models:
-            unknown = sorted(set(models) - {m.name for m in self.models})
+    def restricted(self, jobs: list[str] | None = None, scales: list[int] | None = None) -> Profile:
+        """A copy limited to some jobs (by name) and/or scales (for quick runs and tests)."""
+        chosen = self.jobs
+        if jobs:
+            unknown = sorted(set(jobs) - {j.name for j in self.jobs})
             if unknown:
                 raise SISRError(
-                    f"profile {self.name} has no model {', '.join(unknown)}; "
-                    f"choose from {', '.join(m.name for m in self.models)}."
+                    f"profile {self.name} has no job {', '.join(unknown)}; choose from "
+                    f"{', '.join(j.name for j in self.jobs)} (a two-stage job also trains its PSNR model)."
                 )
-            chosen = [m for m in self.models if m.name in models]
+            chosen = [j for j in self.jobs if j.name in jobs]
         if scales:
-            chosen = [
-                ModelSpec(m.name, m.overrides, [s for s in self.scales_of(m) if s in scales]) for m in chosen
-            ]
-            chosen = [m for m in chosen if m.scales]
-        return Profile(
-            name=self.name,
-            description=self.description,
-            scales=[s for s in self.scales if not scales or s in scales] or list(scales or []),
-            test_sets=self.test_sets,
-            train_overrides=self.train_overrides,
-            models=chosen,
-            data_root=self.data_root,
-            measure=self.measure,
-            visual=self.visual,
-            source=self.source,
-        )
+            chosen = [JobSpec(j.name, j.overrides, [s for s in self.scales_of(j) if s in scales]) for j in chosen]
+            chosen = [j for j in chosen if j.scales]
+        kept_scales = [s for s in self.scales if not scales or s in scales] or list(scales or [])
+        return replace(self, scales=kept_scales, jobs=chosen)
 
 
 def profile_path(name_or_path: str) -> Path:
-    """The YAML file of a profile given by name (benchmarks/profiles/<name>.yaml) or by path."""
+    """The YAML file of a profile given by name (the package's profiles/<name>.yaml) or by path."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         path = candidate
@@ -154,8 +153,28 @@ def profile_path(name_or_path: str) -> Path:
 
 def _require(raw: dict[str, Any], key: str, path: Path) -> Any:
     if key not in raw or raw[key] in (None, [], ""):
-        raise SISRError(f"{path}: key '{key}' is missing or empty; see benchmarks/profiles/tiny.yaml for the format.")
+        example = PROFILES_DIR / "tiny.yaml"
+        raise SISRError(f"{path}: key '{key}' is missing or empty; see the tiny profile ({example}) for the format.")
     return raw[key]
+
+
+def _jobs(raw: dict[str, Any], path: Path) -> list[JobSpec]:
+    """The `jobs` list, checked: each names a recipe, names are unique and not the baseline's."""
+    jobs = []
+    for index, item in enumerate(_require(raw, "jobs", path)):
+        if not isinstance(item, dict) or "name" not in item:
+            raise SISRError(f"{path}: jobs[{index}] needs a 'name' and a list of 'overrides'.")
+        overrides = [str(o) for o in item.get("overrides") or []]
+        if not any(o.startswith(RECIPE_KEYS) for o in overrides):
+            raise SISRError(
+                f"{path}: jobs[{index}] ({item['name']}) needs a 'model=<config>' or 'experiment=<config>' override."
+            )
+        scales = item.get("scales")
+        jobs.append(JobSpec(str(item["name"]), overrides, [int(s) for s in scales] if scales else None))
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names) or "bicubic" in names:
+        raise SISRError(f"{path}: job names must be unique and not 'bicubic' (the baseline row is always added).")
+    return jobs
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -167,18 +186,6 @@ def load_profile(name_or_path: str) -> Profile:
     path = profile_path(name_or_path)
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     assert isinstance(raw, dict)
-    models = []
-    for index, item in enumerate(_require(raw, "models", path)):
-        if not isinstance(item, dict) or "name" not in item:
-            raise SISRError(f"{path}: models[{index}] needs a 'name' and a list of 'overrides'.")
-        overrides = [str(o) for o in item.get("overrides") or []]
-        if not any(o.startswith("model=") for o in overrides):
-            raise SISRError(f"{path}: models[{index}] ({item['name']}) needs a 'model=<config>' override.")
-        scales = item.get("scales")
-        models.append(ModelSpec(str(item["name"]), overrides, [int(s) for s in scales] if scales else None))
-    names = [m.name for m in models]
-    if len(set(names)) != len(names) or "bicubic" in names:
-        raise SISRError(f"{path}: model names must be unique and not 'bicubic' (the baseline row is always added).")
     measure = dict(raw.get("measure") or {})
     if "input_size" in measure:
         measure["input_size"] = tuple(int(v) for v in measure["input_size"])
@@ -186,14 +193,14 @@ def load_profile(name_or_path: str) -> Profile:
         measure_spec = MeasureSpec(**measure)
         visual_spec = VisualSpec(**(raw.get("visual") or {}))
     except TypeError as exc:
-        raise SISRError(f"{path}: unknown key in 'measure' or 'visual' ({exc}); see benchmarks/profile.py.") from exc
+        raise SISRError(f"{path}: unknown key in 'measure' or 'visual' ({exc}); see {Path(__file__).name}.") from exc
     return Profile(
         name=str(raw.get("name") or path.stem),
         description=str(raw.get("description") or ""),
         scales=[int(s) for s in _require(raw, "scales", path)],
         test_sets=[str(s) for s in _require(raw, "test_sets", path)],
         train_overrides=[str(o) for o in raw.get("train_overrides") or []],
-        models=models,
+        jobs=_jobs(raw, path),
         data_root=raw.get("data_root"),
         measure=measure_spec,
         visual=visual_spec,

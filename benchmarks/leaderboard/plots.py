@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from benchmarks.table import Leaderboard  # noqa: E402
+from benchmarks.leaderboard.table import Leaderboard  # noqa: E402
 
 _MARKERS = {2: "o", 3: "s", 4: "^", 8: "D"}
 

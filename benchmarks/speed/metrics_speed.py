@@ -7,10 +7,11 @@ Time is the best of ``--repeats`` passes over all images; the ratio is numpy tim
 
 Usage::
 
-    python -m benchmarks.metrics_speed [--data-dir DIR] [--set Set14] [--scale 4] [--repeats 5] [--threads N]
-                                       [--out FILE]
+    python -m benchmarks.speed.metrics_speed [--data-dir DIR] [--set Set14] [--scale 4] [--repeats 5] [--threads N]
+                                             [--output FILE]
 
-Prints machine information and a small table, and writes them to ``benchmarks/results/metrics_speed.json``.
+Prints machine information and a small table, and writes them to ``logs/benchmarks/speed/metrics_speed.json`` under
+the project root (``--output benchmarks/results/metrics_speed.json`` updates a checkout's reference copy on purpose).
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-from benchmarks.machine import machine_info
+from benchmarks.speed.machine import machine_info
 from sisr.imresize import bicubic_upscale
 from sisr.errors import SISRError
-from sisr.paths import shared_data_root
+from sisr.files import write_json
 from sisr.metrics import SRMetrics
+from sisr.paths import log_dir, shared_data_root
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "metrics_speed.json"
 AGREEMENT = 1e-6  # largest allowed difference between the two implementations, per image and score
 SCORES = ("psnr", "ssim", "psnr_rgb")
 
@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N images")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", "--out", dest="output", type=Path, default=None,
+                        help="result file (default: logs/benchmarks/speed/metrics_speed.json)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -208,9 +209,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {label} | {result[name + '_seconds']:.4f} | {means['psnr']:.4f} | {means['ssim']:.4f} |")
     print(f"ratio numpy / SRMetrics: {result['ratio_numpy_over_srmetrics']:.2f}x "
           f"(max difference {result['max_abs_difference']:.2e})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    output = args.output or log_dir() / "benchmarks" / "speed" / "metrics_speed.json"
+    write_json(output, result)
+    print(f"wrote {output}")
     return result
 
 

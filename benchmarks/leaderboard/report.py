@@ -6,8 +6,15 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from benchmarks.papers import NO_PUBLISHED_NUMBER
-from benchmarks.table import NOT_AVAILABLE, Leaderboard, Row, cost_columns, quality_columns, render_cells
+from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER
+from benchmarks.leaderboard.table import (
+    NOT_AVAILABLE,
+    Leaderboard,
+    Row,
+    cost_columns,
+    quality_columns,
+    render_cells,
+)
 from sisr.files import write_json
 
 NOT_TRAINED = "none (not trained)"

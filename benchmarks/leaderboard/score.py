@@ -1,7 +1,8 @@
 """Score checkpoints and the bicubic baseline on the suite's test sets with `sisr.eval.evaluate` (the papers' protocol).
 
-Evaluation runs in this process on a config composed from conf/eval.yaml, so every row of the leaderboard is
-scored by the same code as `python -m sisr.eval`.
+Evaluation runs in this process on a config composed from the package's eval.yaml (`sisr/conf`, shipped in the
+wheel, so this works from an installed package as from a checkout), so every row of the leaderboard is scored by
+the same code as `python -m sisr.eval`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from benchmarks.profile import REPO_ROOT
+import sisr
 
-CONF_DIR = REPO_ROOT / "conf"
+CONF_DIR = Path(sisr.__file__).resolve().parent / "conf"  # the configs `python -m sisr.train/eval` compose
 
 
 def compose_eval_config(
@@ -26,7 +27,7 @@ def compose_eval_config(
     scale: int | None = None,
     overrides: list[str] | None = None,
 ) -> DictConfig:
-    """The conf/eval.yaml config for one evaluation, with paths set directly (no Hydra run needed).
+    """The eval.yaml config for one evaluation, with paths set directly (no Hydra run needed).
 
     Args:
         output_dir: where results.json and the CSV files go.
@@ -39,7 +40,6 @@ def compose_eval_config(
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="eval", overrides=["model=bicubic", *(overrides or [])])
     with open_dict(cfg):
-        cfg.paths.root_dir = str(REPO_ROOT)
         cfg.paths.output_dir = str(output_dir)
         cfg.data.root = str(data_root)
         cfg.data.test_sets = list(test_sets)
@@ -72,7 +72,7 @@ def score(
         sisr.eval's results dict (per set: psnr, ssim, psnr_rgb, lpips, count) and the resolved evaluation config.
     """
     from sisr.cli import to_container
-    from sisr.eval import evaluate  # Lightning is imported only when something is scored
+    from sisr.evaluation import evaluate  # Lightning is imported only when something is scored
 
     cfg = compose_eval_config(output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale)
     resolved = to_container(cfg)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from benchmarks.papers import NO_PUBLISHED_NUMBER, PaperCell, PaperEntry, lookup
+from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER, PaperCell, PaperEntry, lookup
 
 NOT_AVAILABLE = "n/a"
 BASELINE = "bicubic"
@@ -144,7 +144,8 @@ def set_results(
 
 
 def sort_rows(rows: list[Row], model_order: list[str]) -> list[Row]:
-    """By scale, then the baseline, then the profile's model order (unknown models last, by name)."""
+    """By scale, then the baseline, then `model_order` (the order runs were collected in: profile jobs, a two-stage
+    job's PSNR model before its GAN); unknown models last, by name."""
     rank = {name: index for index, name in enumerate([BASELINE, *model_order])}
     return sorted(rows, key=lambda r: (r.scale, rank.get(r.model, len(rank)), r.model))
 

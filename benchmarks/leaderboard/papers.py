@@ -1,4 +1,5 @@
-"""The papers' published numbers (benchmarks/paper_results.yaml) and the lookup of the cell a run compares with."""
+"""The papers' published numbers (paper_results.yaml, package data beside this module) and the lookup of the cell
+a run compares with."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from omegaconf import OmegaConf
 
 from sisr.errors import SISRError
 
-PAPER_RESULTS = Path(__file__).with_name("paper_results.yaml")
+PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.yaml"
 NO_PUBLISHED_NUMBER = "no published number"
 _MISSING = object()
 
@@ -54,10 +55,6 @@ class PaperCell:
     psnr: float | None = None
     ssim: float | None = None
 
-    @property
-    def published(self) -> bool:
-        return self.psnr is not None
-
 
 def _dotted(config: dict[str, Any], key: str) -> Any:
     node: Any = config
@@ -72,11 +69,11 @@ def load_paper_entries(path: str | Path = PAPER_RESULTS) -> list[PaperEntry]:
     """Read the published-results file.
 
     Args:
-        path: a YAML file shaped like benchmarks/paper_results.yaml.
+        path: a YAML file shaped like the package's paper_results.yaml (the default).
     """
     path = Path(path)
     if not path.is_file():
-        raise SISRError(f"paper results file {path} does not exist; restore benchmarks/paper_results.yaml.")
+        raise SISRError(f"paper results file {path} does not exist; restore benchmarks/leaderboard/paper_results.yaml.")
     raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     entries = []
     for index, item in enumerate(raw.get("entries") or []):  # type: ignore[union-attr]

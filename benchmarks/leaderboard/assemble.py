@@ -1,15 +1,16 @@
-"""Turn trained runs (and the bicubic baseline) into leaderboard rows: score, measure, compare with the papers."""
+"""Turn trained runs (and the bicubic baseline) into the leaderboard: score, measure, compare with the papers."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.collect import TrainedRun
-from benchmarks.measure import measure_in_subprocess
-from benchmarks.papers import PaperEntry, find_entry
-from benchmarks.profile import Profile
-from benchmarks.scoring import score
-from benchmarks.table import BASELINE, Row, set_results
+from benchmarks.leaderboard.collect import TrainedRun
+from benchmarks.leaderboard.measure import measure_in_subprocess
+from benchmarks.leaderboard.papers import PAPER_RESULTS, PaperEntry, find_entry, load_paper_entries
+from benchmarks.leaderboard.profile import Profile
+from benchmarks.leaderboard.score import score
+from benchmarks.leaderboard.table import BASELINE, Leaderboard, Row, set_results, sort_rows
 from sisr.provenance import config_hash
 
 MACS_NOTE = (
@@ -109,7 +110,7 @@ def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -
             notes.append(f"Paper numbers for {row.model} are those of {row.paper_label}: {row.paper_source}{caveat}.")
         elif not row.paper_label and row.model not in seen:
             seen.add(row.model)
-            notes.append(f"{row.model}: no published results in benchmarks/paper_results.yaml (no published number).")
+            notes.append(f"{row.model}: no published results in {PAPER_RESULTS.name} (no published number).")
     if any(result.lpips is None for row in rows for result in row.sets.values()):
         reasons = [note for note in dict.fromkeys(row_notes) if note.startswith("LPIPS")]
         notes.append(f"LPIPS column: {' '.join(reasons) or 'sisr.eval reported no LPIPS for these rows.'}")
@@ -117,3 +118,35 @@ def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -
     if trained_on:
         notes.append(f"Training ran on: {'; '.join(trained_on)}.")
     return notes
+
+
+def build_leaderboard(profile: Profile, runs: list[TrainedRun], work_dir: Path) -> Leaderboard:
+    """Score and measure the baseline at every scale of `runs` and every run; compare with the papers.
+
+    Args:
+        profile: the suite (test sets, measurement settings).
+        runs: the trained runs, in leaderboard order (a two-stage job's PSNR run before its GAN run).
+        work_dir: scratch folder for the evaluations and measurements.
+    """
+    entries = load_paper_entries()
+    rows: list[Row] = []
+    notes: list[str] = []
+    for scale in sorted({run.scale for run in runs}):
+        row, row_notes = baseline_row(profile, entries, scale, work_dir)
+        rows.append(row)
+        notes += row_notes
+    for run in runs:
+        row, row_notes = run_row(profile, entries, run, work_dir)
+        rows.append(row)
+        notes += row_notes
+    ordered = sort_rows(rows, list(dict.fromkeys(run.model for run in runs)))
+    return Leaderboard(
+        profile=profile.name,
+        description=profile.description,
+        test_sets=profile.test_sets,
+        input_size=profile.measure.input_size,
+        rows=ordered,
+        notes=leaderboard_notes(profile, ordered, notes),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        plot_set=profile.test_sets[0],
+    )

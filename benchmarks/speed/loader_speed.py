@@ -7,9 +7,10 @@ and makes its LR with MATLAB bicubic (the patch only, its cheapest form); the ca
 
 Usage::
 
-    python -m benchmarks.loader_speed [--images DIR] [--num-workers 2] [--batches 50]
+    python -m benchmarks.speed.loader_speed [--images DIR] [--num-workers 2] [--batches 50] [--output FILE]
 
-Prints machine information and the numbers, and writes them to ``benchmarks/results/loader_speed.json``.
+Prints machine information and the numbers, and writes them to ``logs/benchmarks/speed/loader_speed.json`` under the
+project root (``--output benchmarks/results/loader_speed.json`` updates a checkout's reference copy on purpose).
 """
 
 from __future__ import annotations
@@ -26,16 +27,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks.machine import machine_info
+from benchmarks.speed.machine import machine_info
 from sisr.data.cache import build_cache, mod_crop
 from sisr.data.datasets import SRTrainDataset
 from sisr.imresize import bicubic_degrade
 from sisr.data.images import load_image
 from sisr.data.layouts import find_pairs
 from sisr.data.transforms import random_dihedral, to_tensor
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "loader_speed.json"
+from sisr.files import write_json
+from sisr.paths import log_dir, shared_data_root
 
 
 def default_images() -> Path:
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: logs/benchmarks/speed/)")
     args = parser.parse_args(argv)
     images = args.images or default_images()
     if not images.is_dir():
@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
         f"naive loader:  {result['naive_patches_per_second']:.0f} patches/s\n"
         f"speedup: {result['speedup']:.1f}x"
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    output = args.output or log_dir() / "benchmarks" / "speed" / "loader_speed.json"
+    write_json(output, result)
+    print(f"wrote {output}")
     return result
 
 

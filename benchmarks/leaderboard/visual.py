@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -9,8 +10,9 @@ from hydra.utils import instantiate
 from PIL import Image
 from torch import Tensor, nn
 
-from benchmarks.profile import VisualSpec
-from benchmarks.scoring import compose_eval_config
+from benchmarks.leaderboard.profile import Profile, VisualSpec
+from benchmarks.leaderboard.score import compose_eval_config
+from benchmarks.leaderboard.table import Leaderboard
 from sisr.errors import SISRError
 from sisr.metrics import to_uint8_range
 
@@ -82,3 +84,37 @@ def visual_comparison(
         crop_zoom(image, spec).save(path)
         saved.append((caption, path))
     return saved
+
+
+def make_visual(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: Path) -> list[tuple[str, Path]]:
+    """The zoomed crops of HR, bicubic and every row at the comparison scale, saved to `out_dir/visual/`; returns
+    (caption, PNG) pairs, HR first, and adds a note naming the crop to `board`.
+
+    Args:
+        profile: the suite (its `visual` settings and data root).
+        board: the leaderboard whose rows are shown.
+        out_dir: the leaderboard's output folder.
+        work_dir: scratch folder.
+    """
+    from sisr.checkpoints import load_generator  # imports Lightning, only when a comparison is made
+    from sisr.models.bicubic import Bicubic
+
+    spec = profile.visual
+    scales = sorted({row.scale for row in board.rows})
+    scale = spec.scale if spec.scale in scales else scales[0]
+    if spec.scale and spec.scale != scale:
+        board.notes.append(f"Visual comparison at x{scale}: no row has visual.scale x{spec.scale}.")
+    rows = [row for row in board.rows if row.scale == scale]
+    sample = load_test_image(profile.resolved_data_root(), spec.set, spec.image, scale, work_dir / "visual")
+    generators = [
+        (f"{row.model} x{scale}", Bicubic(scale) if row.is_baseline else load_generator(row.checkpoint)[0])
+        for row in rows
+    ]
+    folder = out_dir / "visual"
+    shutil.rmtree(folder, ignore_errors=True)
+    panels = visual_comparison(sample, generators, spec, folder)
+    crop = f"{spec.size}x{spec.size} HR pixels at (top {spec.top}, left {spec.left})"
+    board.notes.append(
+        f"Visual comparison: {spec.set} {sample['name']}, crop of {crop}, zoomed x{spec.zoom} (nearest-neighbour)."
+    )
+    return [(f"HR ({spec.set} {sample['name']})", panels[0][1]), *panels[1:]]

@@ -1,0 +1,91 @@
+"""The leaderboard pipeline in order: profile -> train (or collect an existing sweep) -> score and measure every run
+(assemble) -> render the leaderboard files. `python -m benchmarks.run` is its command line.
+
+Everything a suite writes goes to its work folder, by default `<project root>/logs/benchmarks/<profile>/<time>/`
+(sisr.paths): `train/` (one folder per job), `measure/` (evaluations and measurements) and the leaderboard files.
+A checkout's committed reference copy (benchmarks/results/<profile>/) changes only when it is named as the output.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from benchmarks.leaderboard.assemble import build_leaderboard
+from benchmarks.leaderboard.collect import TrainedRun, find_runs, in_profile_order, select_runs
+from benchmarks.leaderboard.html import to_html
+from benchmarks.leaderboard.profile import Profile
+from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
+from benchmarks.leaderboard.table import Leaderboard
+from benchmarks.leaderboard.train import train_suite
+from sisr.paths import log_dir
+
+OUTPUTS = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html", "psnr_vs_compute.png")
+
+
+def default_work_dir(profile: Profile) -> Path:
+    """`<project root>/logs/benchmarks/<profile>/<time>/`, a fresh folder per suite run."""
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return log_dir() / "benchmarks" / profile.name / stamp
+
+
+def trained_runs(profile: Profile, work_dir: Path) -> list[TrainedRun]:
+    """Train every job of `profile` into `<work_dir>/train/`; returns its runs in profile order."""
+    return [run for job_dir in train_suite(profile, work_dir / "train") for run in find_runs(job_dir)]
+
+
+def collected_runs(profile: Profile, sweep_dir: Path, models: list[str], scales: list[int]) -> list[TrainedRun]:
+    """The runs of an existing sweep folder (only those of `models`, by row name, and `scales`, when given)."""
+    runs = select_runs(find_runs(sweep_dir), models, scales)
+    return in_profile_order(runs, profile, sweep_dir)
+
+
+def write_outputs(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: Path) -> dict[str, Path]:
+    """Render the leaderboard into `out_dir` (every format, the plot and the visual comparison); returns the files.
+
+    Args:
+        profile: the suite.
+        board: the scored leaderboard.
+        out_dir: the output folder.
+        work_dir: scratch folder.
+    """
+    from benchmarks.leaderboard.plots import psnr_vs_compute  # matplotlib, only when rendering
+    from benchmarks.leaderboard.visual import make_visual
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    visual = make_visual(profile, board, out_dir, work_dir)
+    plot = psnr_vs_compute(board, board.plot_set, out_dir / "psnr_vs_compute.png")
+    relative = [(caption, path.relative_to(out_dir).as_posix()) for caption, path in visual]
+    paths = {name: out_dir / name for name in OUTPUTS}
+    paths["leaderboard.md"].write_text(to_markdown(board, plot.name, relative))
+    write_csv(board, paths["leaderboard.csv"])
+    write_leaderboard_json(board, paths["leaderboard.json"])
+    paths["leaderboard.html"].write_text(to_html(board, plot, visual))
+    return paths
+
+
+def run_suite(
+    profile: Profile,
+    work_dir: Path,
+    out_dir: Path | None = None,
+    collect: Path | None = None,
+    models: list[str] | None = None,
+    scales: list[int] | None = None,
+) -> dict[str, Path]:
+    """Train (or collect), score, measure and render; returns the written leaderboard files.
+
+    Args:
+        profile: the suite, already restricted to the chosen jobs and scales.
+        work_dir: the suite's work folder.
+        out_dir: where the leaderboard files go; None: `work_dir`.
+        collect: an existing sweep folder to read instead of training.
+        models: with `collect`, the rows to keep (model names); None keeps every run.
+        scales: with `collect`, the scales to keep; None keeps every run.
+    """
+    if collect:
+        runs = collected_runs(profile, collect, models or [], scales or [])
+    else:
+        runs = trained_runs(profile, work_dir)
+    scratch = work_dir / "measure"
+    board = build_leaderboard(profile, runs, scratch)
+    return write_outputs(profile, board, out_dir or work_dir, scratch)
