@@ -34,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "and reports both its stages, srresnet and srgan); with --collect, the rows to keep, by model name"
     )  # fmt: skip
     parser.add_argument("--scales", help="comma-separated subset of scales, e.g. 4")
+    parser.add_argument(
+        "--launcher", help="submit every job at once through this Hydra launcher (slurm, local; conf/hydra/launcher/) "
+        "instead of training them one after another here"
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -49,7 +53,9 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     profile = profile.restricted(scales=scales) if args.collect else profile.restricted(models, scales)
     work_dir = (args.work_dir or default_work_dir(profile)).resolve()
     out_dir = args.output.resolve() if args.output else None
-    paths = run_suite(profile, work_dir, out_dir, collect=args.collect, models=models, scales=scales)
+    paths = run_suite(
+        profile, work_dir, out_dir, collect=args.collect, models=models, scales=scales, launcher=args.launcher
+    )
     print(f"\n[benchmarks] leaderboard in {time.perf_counter() - started:.0f} s; runs and scratch files: {work_dir}")
     for path in paths.values():
         print(f"[benchmarks] wrote {path}")

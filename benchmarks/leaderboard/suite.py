@@ -29,9 +29,11 @@ def default_work_dir(profile: Profile) -> Path:
     return log_dir() / "benchmarks" / profile.name / stamp
 
 
-def trained_runs(profile: Profile, work_dir: Path) -> list[TrainedRun]:
-    """Train every job of `profile` into `<work_dir>/train/`; returns its runs in profile order."""
-    return [run for job_dir in train_suite(profile, work_dir / "train") for run in find_runs(job_dir)]
+def trained_runs(profile: Profile, work_dir: Path, launcher: str | None = None) -> list[TrainedRun]:
+    """Train every job of `profile` into `<work_dir>/train/` (through `launcher` in parallel, if given); returns its
+    runs in profile order."""
+    job_dirs = train_suite(profile, work_dir / "train", launcher)
+    return [run for job_dir in job_dirs for run in find_runs(job_dir)]
 
 
 def collected_runs(profile: Profile, sweep_dir: Path, models: list[str], scales: list[int]) -> list[TrainedRun]:
@@ -71,6 +73,7 @@ def run_suite(
     collect: Path | None = None,
     models: list[str] | None = None,
     scales: list[int] | None = None,
+    launcher: str | None = None,
 ) -> dict[str, Path]:
     """Train (or collect), score, measure and render; returns the written leaderboard files.
 
@@ -81,11 +84,12 @@ def run_suite(
         collect: an existing sweep folder to read instead of training.
         models: with `collect`, the rows to keep (model names); None keeps every run.
         scales: with `collect`, the scales to keep; None keeps every run.
+        launcher: a Hydra launcher (conf/hydra/launcher/<name>.yaml) to train all jobs through in parallel.
     """
     if collect:
         runs = collected_runs(profile, collect, models or [], scales or [])
     else:
-        runs = trained_runs(profile, work_dir)
+        runs = trained_runs(profile, work_dir, launcher)
     scratch = work_dir / "measure"
     board = build_leaderboard(profile, runs, scratch)
     return write_outputs(profile, board, out_dir or work_dir, scratch)

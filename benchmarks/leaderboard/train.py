@@ -5,6 +5,10 @@ A job is a `sisr.train` recipe given by reference: a model (`model=srcnn`) or a 
 final weights (sisr.stages, the one stage mechanism). Each job lands where a hand-made sweep would,
 `<sweep_dir>/<job>_x<scale>/`, so `--collect` reads both the same way. The subprocesses run in the project root
 (sisr.paths: `$SISR_HOME`, else the working directory), never inside the package.
+
+Jobs are independent (a GAN row's PSNR stage runs inside its own job, before it), so with a Hydra launcher
+(`--launcher slurm` or `local`, conf/hydra/launcher/) they are all submitted at once and run in parallel; without
+one they run one after another on this machine.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ def quote_override_value(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
-def train_command(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path) -> list[str]:
+def train_command(
+    profile: Profile, job: JobSpec, scale: int, sweep_dir: Path, launcher: str | None = None
+) -> list[str]:
     """The `python -m sisr.train -m ...` command of one job (a one-job Hydra multirun into `sweep_dir`).
 
     Args:
@@ -34,6 +40,7 @@ def train_command(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path) -
         job: the job (its overrides come next, then the scale).
         scale: the upscaling factor.
         sweep_dir: the suite's sweep folder.
+        launcher: a Hydra launcher config (conf/hydra/launcher/<name>.yaml) to submit the job through.
     """
     return [
         sys.executable,
@@ -45,6 +52,7 @@ def train_command(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path) -
         f"data.scale={scale}",
         f"hydra.sweep.dir={quote_override_value(str(sweep_dir))}",
         f"hydra.sweep.subdir={job_name(job.name, scale)}",
+        *([f"hydra/launcher={launcher}"] if launcher else []),
     ]
 
 
@@ -58,26 +66,48 @@ def failure_reason(log_path: Path) -> str:
     return last[-1] if len(last) > 6 else " ".join(last)
 
 
-def train_one(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path) -> Path:
-    """Run one training subprocess; its output goes to `<sweep_dir>/<job>_x<scale>.log`. Returns the run folder."""
+def _start(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path, launcher: str | None):
+    """Start one job's subprocess, its output going to `<sweep_dir>/<job>_x<scale>.log`."""
     name = job_name(job.name, scale)
     log_path = sweep_dir / f"{name}.log"
-    command = train_command(profile, job, scale, sweep_dir)
-    print(f"[benchmarks] training {name} (log: {log_path})", flush=True)
-    started = time.perf_counter()
+    command = train_command(profile, job, scale, sweep_dir, launcher)
+    print(f"[benchmarks] training {name}{f' through {launcher}' if launcher else ''} (log: {log_path})", flush=True)
     with open(log_path, "w") as log:
         log.write(" ".join(command) + "\n\n")
         log.flush()
-        process = subprocess.run(command, cwd=project_root(), stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=project_root(), stdout=log, stderr=subprocess.STDOUT)
+    return name, log_path, process
+
+
+def _finish(name: str, log_path: Path, process: subprocess.Popen, sweep_dir: Path, started: float) -> Path:
+    """Wait for a job; returns its run folder, or raises one sentence with the log's last words."""
+    returncode = process.wait()
     run_dir = sweep_dir / name
-    if process.returncode != 0 or not any(run_dir.rglob("metrics.json")):
+    if returncode != 0 or not any(run_dir.rglob("metrics.json")):
         reason = failure_reason(log_path)
-        raise SISRError(f"training {name} failed (exit {process.returncode}): {reason} (full log: {log_path})")
-    print(f"[benchmarks] {name} trained in {time.perf_counter() - started:.0f} s", flush=True)
+        raise SISRError(f"training {name} failed (exit {returncode}): {reason} (full log: {log_path})")
+    print(f"[benchmarks] {name} trained after {time.perf_counter() - started:.0f} s", flush=True)
     return run_dir
 
 
-def train_suite(profile: Profile, sweep_dir: Path) -> list[Path]:
-    """Train every (job, scale) of `profile` into `sweep_dir`, in profile order; returns the job folders."""
+def train_one(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path) -> Path:
+    """Run one training subprocess and wait for it. Returns the run folder."""
+    started = time.perf_counter()
+    return _finish(*_start(profile, job, scale, sweep_dir, None), sweep_dir, started)
+
+
+def train_suite(profile: Profile, sweep_dir: Path, launcher: str | None = None) -> list[Path]:
+    """Train every (job, scale) of `profile` into `sweep_dir`; returns the job folders in profile order.
+
+    Args:
+        profile: the suite.
+        sweep_dir: where the jobs' folders go.
+        launcher: a Hydra launcher (`local`, `slurm`): submit every job at once; None: one after another here.
+    """
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    return [train_one(profile, job, scale, sweep_dir) for job in profile.jobs for scale in profile.scales_of(job)]
+    pairs = [(job, scale) for job in profile.jobs for scale in profile.scales_of(job)]
+    if launcher is None:
+        return [train_one(profile, job, scale, sweep_dir) for job, scale in pairs]
+    started = time.perf_counter()
+    running = [_start(profile, job, scale, sweep_dir, launcher) for job, scale in pairs]
+    return [_finish(*started_job, sweep_dir, started) for started_job in running]
