@@ -16,7 +16,6 @@ Prints the peak RSS and writes ``benchmarks/results/upscale_memory.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -30,11 +29,11 @@ import torch
 from PIL import Image
 
 from benchmarks.speed.machine import machine_info
+from sisr.files import write_json
 from sisr.models.rrdbnet import RRDBNet
+from sisr.paths import log_dir, project_root
 from sisr.weights import to_basicsr
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "upscale_memory.json"
 SCALE = 4
 
 
@@ -60,7 +59,7 @@ def measure(side: int, budget_mb: float | None) -> dict:
             command.append(f"memory_budget_mb={budget_mb}")
         env = os.environ | {"SISR_HOME": str(folder)}
         started = time.perf_counter()
-        result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        result = subprocess.run(command, cwd=project_root(), env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if result.returncode != 0:
             raise SystemExit(f"sisr.upscale failed:\n{result.stderr[-3000:]}")
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--side", type=int, default=510, help="LR side (510 -> a 2040x2040 output)")
     parser.add_argument("--memory-budget-mb", type=float, default=None, help="sisr.upscale's memory_budget_mb")
     parser.add_argument("--limit-gib", type=float, default=4.0)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: logs/benchmarks/speed/)")
     args = parser.parse_args(argv)
     measured = measure(args.side, args.memory_budget_mb)
     result = {
@@ -96,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"peak RSS of sisr.upscale: {measured['peak_rss_mib']:.1f} MiB for a {measured['output_size'][0]}x"
           f"{measured['output_size'][1]} output ({measured['seconds']:.0f} s; {measured['tiling']}); "
           f"limit {args.limit_gib} GiB: {'ok' if result['within_limit'] else 'EXCEEDED'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.output or log_dir() / "benchmarks" / "speed" / "upscale_memory.json", result)
     return result
 
 
