@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from sisr.errors import SISRError
+from sisr.torch_files import read_torch_file
 
 GENERATOR_PREFIX = "generator."
 EMA_PREFIX = "ema.module."
@@ -22,14 +22,8 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
         path: the checkpoint file.
         key: the config key the path came from, named in error messages.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SISRError(f"{key} {path} does not exist; pass {key}=<run>/checkpoints/<file>.ckpt.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line report
-        raise SISRError(f"{key} {path} is not a readable sisr checkpoint ({type(exc).__name__}); it may be truncated.") from exc
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    checkpoint = read_torch_file(path, key, "sisr checkpoint", "<run>/checkpoints/<file>.ckpt")
+    if "state_dict" not in checkpoint:
         raise SISRError(f"{key} {path} holds no state_dict; use a checkpoint written by sisr.train.")
     return checkpoint
 

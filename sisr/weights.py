@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 
 from sisr.errors import SISRError
+from sisr.torch_files import read_torch_file
 
 METADATA_FILE = "metadata.json"
 RRDBNET_TARGET = "sisr.models.rrdbnet.RRDBNet"
@@ -152,16 +152,7 @@ def rrdbnet_config(state: StateDict, scale: int | None = None) -> dict[str, Any]
 # ----------------------------------------------------------------------------------------------- files
 def read_weight_file(path: str | Path, key: str) -> dict[str, Any]:
     """`torch.load` a weight file safely (tensors and containers only), with one-sentence errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise SISRError(f"{key} {path} does not exist; pass {key}=<weights .pth/.ckpt file>.")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line report
-        raise SISRError(f"{key} {path} is not a readable PyTorch weight file ({type(exc).__name__}).") from exc
-    if not isinstance(loaded, dict):
-        raise SISRError(f"{key} {path} holds a {type(loaded).__name__}, not a state dict.")
-    return loaded
+    return read_torch_file(path, key, "PyTorch weight file", "<weights .pth/.ckpt file>")
 
 
 def is_sisr_checkpoint(loaded: dict[str, Any]) -> bool:
