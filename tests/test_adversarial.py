@@ -107,7 +107,8 @@ def grad_norm(parameters: Any) -> float:
 
 
 class StepProbe(Callback):
-    """Records, just before each optimizer step, the gradient state of both networks."""
+    """Records, at each optimizer step, the gradient state of both networks as the update used it (a post-step hook:
+    under Lightning the gradients are clipped, and unscaled under 16-mixed, after the pre-step hooks have run)."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -115,7 +116,7 @@ class StepProbe(Callback):
     def on_train_start(self, trainer: pl.Trainer, module: AdversarialSRModule) -> None:
         optimizer_g, optimizer_d = trainer.optimizers
         for optimizer, name in ((optimizer_g, "g"), (optimizer_d, "d")):
-            optimizer.register_step_pre_hook(functools.partial(self._record, module, name))
+            optimizer.register_step_post_hook(functools.partial(self._record, module, name))
 
     def _record(self, module: AdversarialSRModule, name: str, optimizer: Any, args: Any, kwargs: Any) -> None:
         networks = (module.generator, module.discriminator)
@@ -161,6 +162,27 @@ def test_gradients_are_clipped_explicitly() -> None:
     assert all(record["own_norm"] > 10 * clip for record in unclipped.records)  # so clipping has work to do
     assert [r["step"] for r in clipped.records] == ["g", "d"]
     assert all(record["own_norm"] <= clip * (1 + 1e-4) for record in clipped.records)
+
+
+def test_16_mixed_clips_the_unscaled_gradients() -> None:
+    # On a CPU Lightning turns precision="16-mixed" into bf16-mixed, so the fp16 plugin and its GradScaler are
+    # passed directly. Clipping must see unscaled gradients: clipped while scaled by 2**12, the norm the
+    # optimizer used would be clip / 2**12.
+    from pytorch_lightning.plugins.precision import MixedPrecision
+
+    clip = 1e-4
+    model = make_module(gradient_clip_val=clip)
+    probe = StepProbe()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=2 * model.optimizer_steps_per_batch, limit_val_batches=0, logger=False,
+        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)], callbacks=[probe], enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=TinyData())
+    assert [r["step"] for r in probe.records] == ["g", "d", "g", "d"]  # no step skipped for overflow
+    assert all(clip / 2 < record["own_norm"] <= clip * (1 + 1e-4) for record in probe.records)
+    assert trainer.global_step == 4
 
 
 class BatchCounter(Callback):
@@ -258,6 +280,29 @@ def test_nan_loss_stops_training_names_the_term_and_keeps_the_checkpoint(tmp_pat
     assert last.read_bytes() == snapshot
 
 
+def test_a_nan_between_log_intervals_is_caught_before_the_next_save(tmp_path: Path) -> None:
+    # The loss terms are checked on the device; the host reads the record at log intervals (every 50 batches
+    # here, never reached) and before every save: the save after batch 2 must stop the run, not write NaNs.
+    checkpoints = tmp_path / "checkpoints"
+    model = make_module()
+    saver = ModelCheckpoint(dirpath=checkpoints, save_last=True)
+    make_trainer(model, 2, tmp_path, callbacks=[saver], enable_checkpointing=True).fit(model, datamodule=TinyData())
+    last = checkpoints / "last.ckpt"
+    snapshot = last.read_bytes()
+
+    class InfAdversarial(AdversarialLoss):
+        def generator_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+            return super().generator_loss(fake, real) + float("inf")
+
+    model.adversarial_loss = InfAdversarial("vanilla")
+    saver = ModelCheckpoint(dirpath=checkpoints, save_last=True, every_n_train_steps=2)  # optimizer steps: each batch
+    trainer = make_trainer(model, 6, tmp_path, callbacks=[saver], enable_checkpointing=True, log_every_n_steps=50)
+    with pytest.raises(NonFiniteLossError, match=r"'g_adversarial' became inf at batch 2"):
+        trainer.fit(model, datamodule=TinyData(), ckpt_path=str(last))
+    assert last.read_bytes() == snapshot
+    assert trainer.global_step == 6  # batch 2 ran to its end: the save after it was refused
+
+
 # ----------------------------------------------------------------------------------------------- pretrained generator
 @pytest.fixture(scope="module")
 def psnr_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -315,7 +360,7 @@ def test_pretrained_generator_problems_name_the_path(tmp_path: Path, psnr_checkp
 
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_text("not a checkpoint")
-    with pytest.raises(SISRError, match=rf"{garbage} is not a readable sisr checkpoint"):
+    with pytest.raises(SISRError, match=rf"{garbage} is not a readable PyTorch weight file"):
         make_module().load_pretrained_generator(garbage)
 
 

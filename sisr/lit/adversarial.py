@@ -9,16 +9,18 @@ in batches like every sisr budget.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from sisr.checkpoints import generator_state, read_checkpoint
 from sisr.errors import SISRError
 from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
+from sisr.lit.speed import channels_last_batch, compile_networks, use_channels_last
 from sisr.losses import AdversarialLoss
+from sisr.weights import generator_weights, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class AdversarialSRModule(SRModule):
         pretrained_generator: path of a sisr checkpoint (e.g. the PSNR-oriented stage) whose generator weights
             are loaded before training starts; None starts from the initialisation.
         pretrained_from_ema: load that checkpoint's EMA generator weights when it has them.
+        compile: run the training forward passes of both networks through `torch.compile` (`sisr.lit.speed`).
+        channels_last: keep weights and batches in channels_last memory order (`sisr.lit.speed`).
         **kwargs: passed to `SRModule` (ema_decay, gradient_clip_val, self_ensemble, tile_size, tile_overlap).
     """
 
@@ -69,6 +73,8 @@ class AdversarialSRModule(SRModule):
         scheduler_d: SchedulerFactory | None = None,
         pretrained_generator: str | None = None,
         pretrained_from_ema: bool = True,
+        compile: bool = False,  # noqa: A002 - the config key, model.compile
+        channels_last: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(generator, scale, **kwargs)
@@ -96,6 +102,10 @@ class AdversarialSRModule(SRModule):
         self.pretrained_generator = pretrained_generator
         self.pretrained_from_ema = pretrained_from_ema
         self._pretrained_loaded = False
+        self.compile_training, self.channels_last = compile, channels_last
+        self._compiled: dict[str, Callable[..., Any]] = {}  # not submodules: checkpoints keep the eager keys
+        if channels_last:
+            use_channels_last(self)
 
     # ----------------------------------------------------------------------------------------------- start
     def setup(self, stage: str) -> None:
@@ -105,40 +115,43 @@ class AdversarialSRModule(SRModule):
             self.load_pretrained_generator(self.pretrained_generator)
 
     def load_pretrained_generator(self, path: str | Path) -> None:
-        """Load the generator weights of the sisr checkpoint at `path` (its EMA copy if present and asked for)."""
-        checkpoint = read_checkpoint(path, key="model.pretrained_generator")
-        weights, use_ema = generator_state(checkpoint["state_dict"], self.pretrained_from_ema)
+        """Load the generator weights of `path`: a sisr checkpoint (its EMA copy if present and asked for), a sisr
+        export, or an ESRGAN / BasicSR RRDBNet file (see `sisr.weights`)."""
+        key = "model.pretrained_generator"
+        weights = generator_weights(path, key=key, use_ema=self.pretrained_from_ema)
         if not weights:
-            raise SISRError(
-                f"model.pretrained_generator {path} holds no generator weights; use a sisr training checkpoint."
-            )
+            raise SISRError(f"{key} {path} holds no generator weights; use a sisr training checkpoint or export.")
         try:
             self.generator.load_state_dict(weights)
         except RuntimeError as exc:
-            saved = (checkpoint.get("sisr_config") or {}).get("model", {}).get("generator", {})
-            theirs = _describe(saved.get("_target_", "an unknown generator"), saved)
             own = (self.run_config or {}).get("model", {}).get("generator") or {"scale": self.scale}
             ours = _describe(type(self.generator).__name__, own)
             raise SISRError(
-                f"model.pretrained_generator {path} holds {theirs} but model.generator is {ours} "
+                f"{key} {path} holds {_describe_file(path)} but model.generator is {ours} "
                 f"({_first_problem(exc)}); give the generator that run's settings (num_features, num_blocks, scale)."
             ) from exc
         if self.ema is not None:
             self.ema.module.load_state_dict(weights)
         self._pretrained_loaded = True
-        log.info("generator initialised from %s (%s weights)", path, "EMA" if use_ema else "plain")
+        log.info("generator initialised from %s", path)
 
     # ----------------------------------------------------------------------------------------------- training
+    def on_fit_start(self) -> None:
+        self._compiled = compile_networks(self, ["generator", "discriminator"]) if self.compile_training else {}
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         optimizer_g, optimizer_d = self.optimizers()
+        batch = channels_last_batch(batch) if self.channels_last else batch
         lr, hr = batch["lr"], batch["hr"]
-        batch_size = lr.shape[0]
+        batch_index = self.trainer.global_step // self.optimizer_steps_per_batch
+        generator = self._compiled.get("generator", self.generator)
+        discriminator = self._compiled.get("discriminator", self.discriminator)
 
         # Generator step: the discriminator's parameters take no gradient.
         self.toggle_optimizer(optimizer_g)
-        sr = self.generator(lr)
-        fake_logits = self.discriminator(sr)
-        real_logits = self.discriminator(hr) if self.adversarial_loss.relativistic else None
+        sr = generator(lr)
+        fake_logits = discriminator(sr)
+        real_logits = discriminator(hr) if self.adversarial_loss.relativistic else None
         terms: dict[str, Tensor] = {}
         if self.pixel_loss is not None and self.loss_weights["pixel"]:
             terms["pixel"] = self.pixel_loss(sr, hr)
@@ -153,33 +166,36 @@ class AdversarialSRModule(SRModule):
 
         # Discriminator step: the generator's output is detached, its parameters take no gradient.
         self.toggle_optimizer(optimizer_d)
-        real_logits = self.discriminator(hr)
-        fake_logits = self.discriminator(sr.detach())
+        real_logits = discriminator(hr)
+        fake_logits = discriminator(sr.detach())
         d_loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
-        self.check_finite(d_loss=d_loss)
+        self.check_finite(d_loss=d_loss)  # recorded on the device; read at log intervals and before saves
         self._step(optimizer_d, d_loss)
         self.untoggle_optimizer(optimizer_d)
 
         for scheduler in self._schedulers():
             scheduler.step()
 
-        logged = {f"train/g_{name}": value.detach() for name, value in terms.items()}
+        logged = {f"train/g_{name}": value for name, value in terms.items()}
         logged |= {
-            "train/g_loss": g_loss.detach(),
-            "train/d_loss": d_loss.detach(),
+            "train/g_loss": g_loss,
+            "train/d_loss": d_loss,
             "train/d_real": real_logits.detach().mean(),  # mean discriminator logit on HR patches
             "train/d_fake": fake_logits.detach().mean(),  # ... and on SR patches
+            "train/loss": g_loss,
         }
-        self.log_dict(logged, batch_size=batch_size)
-        self.log("train/loss", g_loss.detach(), prog_bar=True, batch_size=batch_size)
+        self.log_training(logged, batch_index, lr.shape[0])
 
     def _step(self, optimizer: Any, loss: Tensor) -> None:
-        """Backward, optional gradient-norm clipping, step, then clear this network's gradients."""
-        self.manual_backward(loss)
-        if self.gradient_clip_val is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        """Backward, step (clipping happens in `on_before_optimizer_step`), then clear this network's gradients."""
+        self.manual_backward(loss)  # scales the loss under 16-mixed
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """Clip the gradient norm here: under 16-mixed, Lightning unscales the gradients just before this hook."""
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
 
     def _schedulers(self) -> list[LRScheduler]:
         schedulers = self.lr_schedulers()
@@ -206,6 +222,15 @@ def _describe(target: str, settings: dict[str, Any]) -> str:
     details = ", ".join(f"{key}={settings[key]}" for key in keys if key in settings)
     scale = f" x{settings['scale']}" if "scale" in settings else ""
     return f"{str(target).rsplit('.', 1)[-1]}{scale}" + (f" ({details})" if details else "")
+
+
+def _describe_file(path: str | Path) -> str:
+    """What generator a weight file holds, as far as the file says."""
+    try:
+        config = load_weights(path).generator_config
+    except SISRError:
+        return "a generator of another shape"
+    return _describe(config.get("_target_", "a generator"), config)
 
 
 def _first_problem(exc: RuntimeError) -> str:

@@ -13,6 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from sisr.errors import SISRError
 from sisr.inference import super_resolve
+from sisr.lit.progress import at_log_interval
 from sisr.lpips import build_lpips, lpips_unavailable_reason
 from sisr.metrics import SRMetrics
 
@@ -25,7 +26,7 @@ SchedulerFactory = Callable[[Optimizer], LRScheduler]
 
 
 class NonFiniteLossError(SISRError):
-    """A loss term became NaN or infinite; training stops before anything is written."""
+    """A loss term became NaN or infinite; training stops before the next checkpoint would be written."""
 
 
 class SRModule(pl.LightningModule):
@@ -85,6 +86,8 @@ class SRModule(pl.LightningModule):
         self.lpips_note = lpips_unavailable_reason() if lpips else "LPIPS not requested."
         self.test_lpips = nn.ModuleDict()
         self.run_config: dict[str, Any] | None = None
+        # loss-term names -> [first non-finite batch (-1: none), the value then], on the device (see check_finite)
+        self._non_finite: dict[tuple[str, ...], list[Tensor]] = {}
 
     # ----------------------------------------------------------------------------------------------- inference
     @property
@@ -108,15 +111,67 @@ class SRModule(pl.LightningModule):
         if self.ema is not None:
             self.ema.update_parameters(self.generator)
 
+    # ----------------------------------------------------------------------------------------------- training
     def check_finite(self, **terms: Tensor) -> None:
-        """Stop with a clear message if any named loss term is NaN or infinite."""
-        for name, value in terms.items():
-            if not torch.isfinite(value).all():
-                raise NonFiniteLossError(
-                    f"loss term '{name}' became {value.item()} at batch {self.trainer.global_step // self.optimizer_steps_per_batch}; "
-                    "nothing was saved from this step, the last checkpoint is intact; "
-                    "lower the learning rate or clip gradients (model.gradient_clip_val)."
-                )
+        """Record, on the device and without waiting for it, the first batch at which each named loss term was NaN
+        or infinite; `stop_if_non_finite` reads the record at log intervals and before every checkpoint save."""
+        names = tuple(terms)
+        values = torch.stack([value.detach().float() for value in terms.values()])
+        record = self._non_finite.get(names)
+        if record is None or record[0].device != values.device:
+            record = [torch.full(values.shape, -1, dtype=torch.long, device=values.device), torch.zeros_like(values)]
+            self._non_finite[names] = record
+        first, seen = record
+        new = torch.isfinite(values).logical_not_().logical_and_(first < 0)
+        record[0] = first.masked_fill(new, self.trainer.global_step // self.optimizer_steps_per_batch)
+        record[1] = torch.where(new, values, seen)
+
+    def stop_if_non_finite(self) -> None:
+        """Raise `NonFiniteLossError` naming the first loss term that was NaN or infinite and its batch, if any was,
+        on any process. Reads the device-side record once (a host sync), so it runs only at log intervals, before
+        every checkpoint save and when training ends."""
+        found: tuple[str, float, int] | None = None
+        if self._non_finite:
+            names = [name for group in self._non_finite for name in group]
+            firsts = torch.cat([first.double() for first, _ in self._non_finite.values()])
+            values = torch.cat([seen.double() for _, seen in self._non_finite.values()])
+            batches, seen = torch.stack([firsts, values]).tolist()
+            bad = sorted((int(batch), index) for index, batch in enumerate(batches) if batch >= 0)
+            found = (names[bad[0][1]], seen[bad[0][1]], bad[0][0]) if bad else None
+        trainer = self.trainer
+        if trainer.world_size > 1 and not trainer.strategy.reduce_boolean_decision(found is not None, all=False):
+            return
+        if found is None and trainer.world_size > 1:
+            raise NonFiniteLossError(
+                "a loss term became NaN or infinite in another process; training stopped before saving, "
+                "the last checkpoint is intact; lower the learning rate or clip gradients (model.gradient_clip_val)."
+            )
+        if found is not None:
+            name, value, batch = found
+            raise NonFiniteLossError(
+                f"loss term '{name}' became {value} at batch {batch}; training stopped before saving, so the last "
+                "checkpoint is intact; lower the learning rate or clip gradients (model.gradient_clip_val)."
+            )
+
+    def log_training(self, metrics: dict[str, Tensor], batch_index: int, batch_size: int) -> None:
+        """Log training scalars when batch `batch_index` (0-based) ends a log interval. Lightning writes step values
+        only then, so logging them in between would only cost time; and none goes to Lightning's progress-bar
+        metrics, which it turns into Python numbers after every batch (a host sync each): `BudgetProgressBar` reads
+        `train/loss` itself, at log intervals."""
+        if not at_log_interval(self.trainer, batch_index + 1):
+            return
+        for name, value in metrics.items():
+            self.log(name, value.detach(), batch_size=batch_size)
+
+    def on_train_start(self) -> None:
+        self._non_finite = {}  # a new fit may run on another device
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if at_log_interval(self.trainer):
+            self.stop_if_non_finite()
+
+    def on_train_end(self) -> None:
+        self.stop_if_non_finite()
 
     # ----------------------------------------------------------------------------------------------- metrics
     def setup(self, stage: str) -> None:
@@ -184,6 +239,7 @@ class SRModule(pl.LightningModule):
 
     # ----------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.stop_if_non_finite()  # before anything is written: a non-finite run never overwrites a checkpoint
         if self.run_config is not None:
             checkpoint["sisr_config"] = self.run_config
         checkpoint["sisr_batches"] = self.trainer.global_step // self.optimizer_steps_per_batch

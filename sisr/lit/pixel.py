@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
@@ -9,6 +10,7 @@ from torch.optim import Optimizer
 
 from sisr.errors import SISRError
 from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
+from sisr.lit.speed import channels_last_batch, compile_networks, use_channels_last
 
 
 class PixelSRModule(SRModule):
@@ -20,6 +22,8 @@ class PixelSRModule(SRModule):
         loss: pixel loss module, called as `loss(sr, hr)`; None for models that are evaluated only (bicubic).
         optimizer: partial optimizer, called with the generator's parameters.
         scheduler: partial LR scheduler, called with the optimizer; stepped every batch.
+        compile: run the training forward pass of the generator through `torch.compile` (`sisr.lit.speed`).
+        channels_last: keep weights and batches in channels_last memory order (`sisr.lit.speed`).
         **kwargs: passed to `SRModule` (ema_decay, gradient_clip_val, self_ensemble, tile_size, tile_overlap).
     """
 
@@ -30,6 +34,8 @@ class PixelSRModule(SRModule):
         loss: nn.Module | None = None,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        compile: bool = False,  # noqa: A002 - the config key, model.compile
+        channels_last: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(generator, scale, **kwargs)
@@ -37,18 +43,28 @@ class PixelSRModule(SRModule):
         self.loss = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.compile_training, self.channels_last = compile, channels_last
+        self._compiled: dict[str, Callable[..., Any]] = {}  # not submodules: checkpoints keep the eager keys
+        if channels_last:
+            use_channels_last(self)
+
+    def on_fit_start(self) -> None:
+        self._compiled = compile_networks(self, ["generator"]) if self.compile_training else {}
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         if self.loss is None:
             raise SISRError("this model has no loss to train (model.loss is null); it can only be evaluated.")
-        sr = self.generator(batch["lr"])
+        batch = channels_last_batch(batch) if self.channels_last else batch
+        sr = self._compiled.get("generator", self.generator)(batch["lr"])
         loss = self.loss(sr, batch["hr"])
-        self.check_finite(pixel=loss)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["lr"].shape[0])
+        self.check_finite(pixel=loss)  # recorded on the device; read at log intervals and before saves
+        batch_index = self.trainer.global_step // self.optimizer_steps_per_batch
+        self.log_training({"train/loss": loss}, batch_index, batch["lr"].shape[0])
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.update_ema()
+        super().on_train_batch_end(outputs, batch, batch_idx)
 
     def configure_gradient_clipping(
         self, optimizer: Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
