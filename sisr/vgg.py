@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 from torchvision.models import VGG19_Weights, vgg19
-from torchvision.transforms.functional import normalize
 
 from sisr.errors import SISRError
 
@@ -138,6 +137,9 @@ class VGG19Features(nn.Module):
         offset = 0 if before_activation else 1  # every VGG conv is followed by its ReLU
         self.outputs = {indices[name] + offset: name for name in layers}
         self.before_activation = before_activation
+        # On the module's device (non-persistent: never in checkpoints), so normalising copies nothing per call.
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.weights = str(weights)
 
         body = _vgg19_features_on_meta()[: max(self.outputs) + 1].to_empty(device="cpu")
@@ -173,7 +175,7 @@ class VGG19Features(nn.Module):
 
     def forward(self, img: Tensor) -> dict[str, Tensor]:
         """Features of `img` (N, 3, H, W) in [0, 1] at each requested layer, keyed by layer name."""
-        x = normalize(img, list(IMAGENET_MEAN), list(IMAGENET_STD))
+        x = (img - self.mean.to(img.dtype)) / self.std.to(img.dtype)
         features: dict[str, Tensor] = {}
         for index, layer in enumerate(self.body):
             x = layer(x)
@@ -201,6 +203,8 @@ def _keep_own_entries(
     unexpected_keys: list[str],
     error_msgs: list[str],
 ) -> None:
-    """Checkpoints carry no VGG weights: keep the ones loaded at construction."""
-    for name, tensor in chain(module.named_parameters(), module.named_buffers()):
-        state_dict.setdefault(prefix + name, tensor.detach())
+    """Checkpoints carry no VGG weights: keep the ones loaded at construction (the body's; mean and std are
+    non-persistent buffers)."""
+    body = module.body  # type: ignore[union-attr]
+    for name, tensor in chain(body.named_parameters(), body.named_buffers()):
+        state_dict.setdefault(f"{prefix}body.{name}", tensor.detach())

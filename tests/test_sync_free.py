@@ -71,11 +71,6 @@ def test_no_host_reads_between_log_intervals(model: str, extra: list[str], tmp_p
     assert all(per_batch[b] > 0 for b in (3, 7, 11)), per_batch  # the intervals do read: the counter is live
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sisr/vgg.py normalises with torchvision's normalize, which copies mean and std onto the device and "
-    "tests std == 0 on the host at every forward pass",
-)
 def test_no_host_reads_between_log_intervals_with_the_perceptual_loss(tmp_path: Path) -> None:
     per_batch, reads = reads_per_batch("srgan", tmp_path)
     assert between_intervals(per_batch) == {b: 0 for b in between_intervals(per_batch)}, reads.sites.most_common(5)

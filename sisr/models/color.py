@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -23,11 +25,22 @@ _RGB_TO_YCBCR = torch.tensor(
 ) / 255.0
 _YCBCR_OFFSET = torch.tensor([BT601_Y_OFFSET, 128.0, 128.0], dtype=torch.float64) / 255.0  # black level, zero chroma
 _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
+_CONSTANTS = {"rgb_to_ycbcr": _RGB_TO_YCBCR, "ycbcr_to_rgb": _YCBCR_TO_RGB, "offset": _YCBCR_OFFSET}
 
 
-def _apply(matrix: Tensor, img: Tensor) -> Tensor:
-    """Multiply the channel dimension (-3) of ``img`` by ``matrix``."""
-    return torch.einsum("ij,...jhw->...ihw", matrix.to(img), img)
+@functools.lru_cache(maxsize=32)
+def _constant(name: str, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """A colour constant on `device` in `dtype`, copied there once (a copy per call would sync with a GPU)."""
+    return _CONSTANTS[name].to(device=device, dtype=dtype)
+
+
+def _apply(matrix: str, img: Tensor) -> Tensor:
+    """Multiply the channel dimension (-3) of ``img`` by the named matrix."""
+    return torch.einsum("ij,...jhw->...ihw", _constant(matrix, img.device, img.dtype), img)
+
+
+def _offset(img: Tensor) -> Tensor:
+    return _constant("offset", img.device, img.dtype)[:, None, None]
 
 
 def rgb_to_ycbcr(img: Tensor) -> Tensor:
@@ -36,7 +49,7 @@ def rgb_to_ycbcr(img: Tensor) -> Tensor:
     Args:
         img: RGB image(s) with channels at dimension -3.
     """
-    return _apply(_RGB_TO_YCBCR, img) + _YCBCR_OFFSET.to(img)[:, None, None]
+    return _apply("rgb_to_ycbcr", img) + _offset(img)
 
 
 def ycbcr_to_rgb(img: Tensor) -> Tensor:
@@ -45,4 +58,4 @@ def ycbcr_to_rgb(img: Tensor) -> Tensor:
     Args:
         img: BT.601 YCbCr image(s) in [0, 1] with channels at dimension -3.
     """
-    return _apply(_YCBCR_TO_RGB, img - _YCBCR_OFFSET.to(img)[:, None, None])
+    return _apply("ycbcr_to_rgb", img - _offset(img))
