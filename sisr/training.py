@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from sisr.checkpoints import read_checkpoint
 from sisr.cli import to_container, user_error
@@ -225,6 +226,12 @@ def fit(trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | 
     except TrainingInterrupted as stop:
         log.warning("%s", stop)
         return stop
+    except SIGTERMException:  # Lightning's own stop on SIGTERM; RunCheckpoint saved the state on the way out
+        saved = _find(trainer.callbacks, RunCheckpoint)
+        if saved is None or saved.stop is None:
+            raise
+        log.warning("%s", saved.stop)
+        return saved.stop
     return None
 
 

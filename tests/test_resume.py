@@ -212,3 +212,25 @@ def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_tra
         signal.signal(signal.SIGUSR2, previous)
     assert stop.value.signum == signal.SIGUSR2 and calls == [(signal.SIGUSR2, True)]
     assert read_checkpoint(last)["sisr_batches"] == stop.value.batches == 4  # signal came after batch 3's save check
+
+
+def test_sigterm_after_the_batch_check_is_still_saved_and_interrupted(compose_train, monkeypatch) -> None:
+    # The signal can land after RunCheckpoint's check in a batch; Lightning then ends the fit at the end of that
+    # batch with its own SIGTERMException (a SystemExit with status 0). It must still save and count as interrupted.
+    import sisr.training as training
+
+    cfg = compose_train(["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "data.repeat=4",
+                         "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
+
+    class LateSigterm(Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+            if trainer.global_step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    original = training.build_callbacks_and_loggers
+    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [LateSigterm()], []))
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(cfg)
+    summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert stop.value.signum == signal.SIGTERM and summary["status"] == "interrupted" and summary["batches"] == 3
+    assert read_checkpoint(summary["last_checkpoint"])["sisr_batches"] == 3

@@ -32,6 +32,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from sisr.data.sampling import ResumableLoader
 from sisr.files import atomic_write
@@ -107,6 +108,7 @@ class RunCheckpoint(Callback):
         self.train_time_interval = train_time_interval
         self.handle_signals = handle_signals
         self.last_model_path = ""
+        self.stop: TrainingInterrupted | None = None  # set when Lightning ended the fit on SIGTERM (on_exception)
         self._signal: int | None = None
         self._previous_handlers: dict[int, Any] = {}
         self._last_save_time = time.monotonic()
@@ -178,6 +180,12 @@ class RunCheckpoint(Callback):
             raise TrainingInterrupted(int(received), self.batches(trainer), path)
         if self._periodic_save_due(trainer):
             self.save(trainer)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """SIGTERM that arrived after this batch's check: Lightning stops at the batch's end with its own
+        SIGTERMException (a SystemExit with status 0). Save the state and record the stop here instead."""
+        if isinstance(exception, SIGTERMException):
+            self.stop = TrainingInterrupted(signal.SIGTERM, self.batches(trainer), self.save(trainer))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer)  # the final state, whatever the last validation score was
