@@ -210,6 +210,7 @@ def summarise(cfg: DictConfig, trainer: pl.Trainer, model: SRModule, **fields: A
         "global_step": trainer.global_step,
         "machine": machine_name(model.device),
         "world_size": trainer.world_size,
+        "written_by_rank": trainer.global_rank,  # rank 0 alone writes metrics.json
         "parameters": count_parameters(model.generator),
         "val": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
         "test": {},

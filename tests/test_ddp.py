@@ -28,7 +28,8 @@ def test_two_process_training_scores_every_image_once(tmp_path: Path, compose_tr
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "metrics.json").read_text())
-    assert summary["world_size"] == 2 and summary["status"] == "completed"
+    assert summary["world_size"] == 2 and summary["status"] == "completed" and summary["written_by_rank"] == 0
+    assert sorted(p.name for p in (run_dir / "csv").iterdir()) == ["hparams.yaml", "metrics.csv"]  # one logger's files
     assert summary["test"]["test/Set5/count"] == 5 and summary["test"]["test/Set14/count"] == 14  # no padding
     assert summary["val"]["val/Set5/count"] == 5 and summary["val"]["val/Set14/count"] == 14
 
