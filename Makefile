@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m sisr.train experiment=demo
+	$(PY) -m sisr.demo
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

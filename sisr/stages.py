@@ -35,6 +35,13 @@ STAGE2_DIR = "stage2_gan"
 STAGE1_CHOICE = "model@pretrain.model"  # the Hydra choice naming stage 1's model config
 
 
+def train_or_stages(cfg: DictConfig) -> dict[str, Any]:
+    """The final stage's summary: two-stage experiments run both stages, other configs one."""
+    if cfg.get("pretrain"):
+        return run_stages(cfg)["stage2"]
+    return train(cfg)
+
+
 def run_stages(cfg: DictConfig) -> dict[str, Any]:
     """Run stage 1 (`cfg.pretrain`) unless `cfg.model.pretrained_generator` is set, then stage 2 (`cfg.model`).
 

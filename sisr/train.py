@@ -8,23 +8,13 @@ SIGINT or SIGUSR1 saves `last.ckpt`, records status `interrupted` and exits with
 from __future__ import annotations
 
 import sys
-from typing import Any
-
 import hydra
 import torch
 from omegaconf import DictConfig
 
 from sisr.cli import run_reporting_user_errors
 from sisr.lit.checkpointing import TrainingInterrupted
-from sisr.stages import run_stages
-from sisr.training import train
-
-
-def train_or_stages(cfg: DictConfig) -> dict[str, Any]:
-    """The final stage's summary: two-stage experiments run both stages, other configs one."""
-    if cfg.get("pretrain"):
-        return run_stages(cfg)["stage2"]
-    return train(cfg)
+from sisr.stages import train_or_stages
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
