@@ -59,6 +59,27 @@ def imagenet_cache_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(IMAGENET_WEIGHTS.url).path).name
 
 
+def weights_unavailable(weights: str) -> str | None:
+    """Why VGG19 weights named like `model.perceptual_loss.weights` cannot be loaded without a download, or None.
+
+    Args:
+        weights: 'imagenet' (present once in the torch hub cache), a state_dict file, or 'random-init-for-tests'.
+    """
+    if weights == RANDOM_INIT_FOR_TESTS:
+        return None
+    if weights == IMAGENET:
+        cached = imagenet_cache_path()
+        if cached.is_file():
+            return None
+        return (
+            f"VGG19 ImageNet weights are not in the torch hub cache ({cached}); download {IMAGENET_WEIGHTS.url} "
+            f"there, or set {WEIGHTS_KEY}=/path/to/{cached.name}"
+        )
+    if Path(weights).expanduser().is_file():
+        return None
+    return f"VGG19 weights file {weights} ({WEIGHTS_KEY}) does not exist"
+
+
 def _imagenet_state_dict() -> dict[str, Tensor]:
     cached = imagenet_cache_path()
     fix = f"download {IMAGENET_WEIGHTS.url} to {cached}, or set {WEIGHTS_KEY}=/path/to/{cached.name}"

@@ -10,12 +10,24 @@ import pytest
 
 from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER, load_paper_entries, lookup
 from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
-from benchmarks.leaderboard.table import BASELINE, Leaderboard, Row, fmt_delta, fmt_paper, set_results, sort_rows
+from benchmarks.leaderboard.table import (
+    BASELINE,
+    Leaderboard,
+    Row,
+    fmt_budget,
+    fmt_delta,
+    fmt_paper,
+    identity_columns,
+    render_cells,
+    set_results,
+    sort_rows,
+)
 from sisr.errors import SISRError
 
 ENTRIES = load_paper_entries()
-SRCNN_955 = {"model": {"generator": {"mid_kernel_size": 5}}, "data": {"train": "div2k"}}
-SRCNN_915 = {"model": {"generator": {"mid_kernel_size": 1}}, "data": {"train": "div2k"}}
+PAPER_WIDTHS = {"num_features": 64, "mid_features": 32}
+SRCNN_955 = {"model": {"generator": {"mid_kernel_size": 5, **PAPER_WIDTHS}}, "data": {"train": "imagenet"}}
+SRCNN_915 = {"model": {"generator": {"mid_kernel_size": 1, **PAPER_WIDTHS}}, "data": {"train": "t91"}}
 
 
 def scores(psnr: float, ssim: float) -> dict[str, float]:
@@ -89,6 +101,40 @@ def test_psnr_only_paper_cells_name_the_missing_ssim() -> None:
     assert fmt_delta(row.sets["Set5"]) == "-0.39 / SSIM not published"
 
 
+def test_a_row_trained_on_other_data_keeps_its_delta_labelled_with_both_datasets() -> None:
+    on_t91 = {**SRCNN_955, "data": {"train": "t91"}}
+    row = make_row("srcnn", 3, on_t91, {"Set5": scores(32.50, 0.9056)})
+    assert row.sets["Set5"].delta_psnr == pytest.approx(32.50 - 32.75)
+    assert fmt_delta(row.sets["Set5"]) == "-0.25 / -0.0034 (trained on t91, paper on imagenet)"
+    assert fmt_delta(make_row("srcnn", 3, SRCNN_955, {"Set5": scores(32.5, 0.9056)}).sets["Set5"]) == "-0.25 / -0.0034"
+
+
+def test_a_reduced_network_shows_the_paper_number_but_no_delta() -> None:
+    reduced = {"model": {"generator": {"num_features": 48, "num_blocks": 6}}, "data": {"train": "imagenet"}}
+    row = make_row("srresnet", 4, reduced, {"Set5": scores(30.1, 0.85)})
+    result = row.sets["Set5"]
+    assert fmt_paper(result) == "32.05 / 0.9019"
+    assert result.delta_psnr is None and result.delta_ssim is None
+    assert fmt_delta(result) == "not compared (network differs: num_features 48 vs 64, num_blocks 6 vs 16)"
+
+
+def test_identity_columns_state_network_parameters_data_budget_and_protocol() -> None:
+    row = make_row("srcnn", 3, SRCNN_955, {"Set5": scores(32.5, 0.9)})
+    row.architecture, row.batches, row.train_seconds = "SRCNN: num_features=64", 24_000, 1076.4
+    headers, (cells,) = render_cells([row], identity_columns())
+    assert dict(zip(headers, cells)) == {
+        "Model": "srcnn, paper: SRCNN 9-5-5",
+        "Scale": "x3",
+        "Network": "SRCNN: num_features=64",
+        "Parameters": "57,281",
+        "Training data": "div2k",
+        "Budget": "24,000 batches, 17.9 min",
+        "Protocol": "Y (BT.601), crop 3",
+    }
+    row.batches, row.train_seconds = 16, 12.0
+    assert fmt_budget(row) == "16 batches, 12.0 s"
+
+
 def board_with_rows() -> Leaderboard:
     rows = [
         make_row("esrgan", 4, None, {"Set5": scores(27.0, 0.78), "Set14": scores(24.5, 0.66)}),
@@ -110,7 +156,8 @@ def test_markdown_has_every_row_the_baseline_and_the_input_size(tmp_path: Path) 
     quality = text.split("## Quality")[1].split("##")[0]
     table_lines = [line for line in quality.splitlines() if line.startswith("| ")]
     assert len(table_lines) == 1 + len(board.rows)  # header + rows
-    assert any(line.startswith("| bicubic | x4 | none (not trained)") for line in table_lines)
+    bicubic = next(line for line in table_lines if line.startswith("| bicubic | x4 |"))
+    assert "| none (not trained) | none (not trained) | Y (BT.601), crop 4 |" in bicubic  # training data, budget
     esrgan = next(line for line in table_lines if line.startswith("| esrgan"))
     assert esrgan.count(NO_PUBLISHED_NUMBER) == 4  # paper and delta, on both sets
     assert "| 28.43 / 0.8113 | 28.42 / 0.8104 | +0.01 / +0.0009 |" in quality

@@ -20,6 +20,17 @@ MACS_NOTE = (
 )
 
 
+NETWORK_KEYS_LEFT_OUT = ("_target_", "in_channels", "out_channels", "scale")
+
+
+def network_description(config: dict[str, object]) -> str:
+    """The generator's class and its width and depth settings, e.g. "SRResNet: num_features=48, num_blocks=6"."""
+    generator = dict(config["model"]["generator"])  # type: ignore[index]
+    name = str(generator.get("_target_", "?")).rsplit(".", 1)[-1]
+    settings = ", ".join(f"{key}={value}" for key, value in generator.items() if key not in NETWORK_KEYS_LEFT_OUT)
+    return f"{name}: {settings}" if settings else name
+
+
 def measure_spec(profile: Profile, **source: object) -> dict[str, object]:
     """The measurement settings of `profile` plus what to measure (checkpoint=... or generator=...)."""
     m = profile.measure
@@ -38,6 +49,7 @@ def baseline_row(profile: Profile, entries: list[PaperEntry], scale: int, work_d
         sets=sets,
         config_hash=config_hash({"model": config["model"], "data": config["data"]}),
         git_commit=results["git_commit"],
+        architecture="MATLAB bicubic",
         **measured_and_paper_fields(cost, entry),
     )
     return row, [*method_notes(cost), *(results.get("notes") or [])]
@@ -86,6 +98,9 @@ def run_row(profile: Profile, entries: list[PaperEntry], run: TrainedRun, work_d
         checkpoint=str(run.checkpoint),
         run_dir=str(run.run_dir),
         train_machine=metrics.get("machine"),
+        architecture=network_description(run.config),
+        curve=[(minutes, psnr) for _, minutes, psnr in run.curve],
+        curve_sets=[str(name) for name in run.config["data"].get("val_sets") or []],
         **measured_and_paper_fields(cost, entry),
     )
     return row, [*method_notes(cost), *(results.get("notes") or [])]

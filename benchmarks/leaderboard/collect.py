@@ -12,7 +12,7 @@ The resolved config is read from the checkpoint, which also rebuilds the generat
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class TrainedRun:
         checkpoint: the checkpoint scored: the run's final weights (last.ckpt).
         metrics: the contents of metrics.json.
         config: the run's resolved config, as saved inside its checkpoint.
+        curve: (step, wall minutes, mean validation PSNR) at every validation, from its TensorBoard log.
     """
 
     run_dir: Path
@@ -42,6 +43,28 @@ class TrainedRun:
     checkpoint: Path
     metrics: dict[str, Any]
     config: dict[str, Any]
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+def learning_curve(run_dir: Path) -> list[tuple[int, float, float]]:
+    """(step, wall minutes, mean validation PSNR) of every validation the run logged to TensorBoard
+    (`<run_dir>/tensorboard/`), minutes counted from the run's first logged event (so they include validation time,
+    and for a resumed run the time between its interruption and its resume); empty without TensorBoard logs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # only when collecting
+
+    start, points = None, {}
+    for events in sorted((run_dir / "tensorboard").rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})  # 0: keep every event
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            scalars = accumulator.Scalars(tag)
+            first = min((event.wall_time for event in scalars), default=None)
+            start = first if start is None or (first is not None and first < start) else start
+            if tag == "val/psnr":
+                points |= {event.step: (event.wall_time, event.value) for event in scalars}
+    if start is None:
+        return []
+    return [(step, (wall - start) / 60.0, psnr) for step, (wall, psnr) in sorted(points.items())]
 
 
 def final_checkpoint(run_dir: Path, metrics: dict[str, Any]) -> Path:
@@ -99,6 +122,7 @@ def read_run(run_dir: Path) -> TrainedRun:
         checkpoint=checkpoint,
         metrics=metrics,
         config=config,
+        curve=learning_curve(run_dir),
     )
 
 

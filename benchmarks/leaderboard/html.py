@@ -7,7 +7,7 @@ import base64
 from html import escape
 from pathlib import Path
 
-from benchmarks.leaderboard.report import scoring_note
+from benchmarks.leaderboard.report import CURVES_ALT, scoring_note
 from benchmarks.leaderboard.table import Leaderboard, cost_columns, quality_columns, render_cells
 
 _CSS = """
@@ -45,13 +45,19 @@ def html_table(board: Leaderboard, table_id: str, headers: list[str], cells: lis
     )
 
 
-def to_html(board: Leaderboard, plot: Path | None = None, visual: list[tuple[str, Path]] | None = None) -> str:
+def to_html(
+    board: Leaderboard,
+    plot: Path | None = None,
+    visual: list[tuple[str, Path]] | None = None,
+    curves: Path | None = None,
+) -> str:
     """The leaderboard page.
 
     Args:
         board: the leaderboard.
         plot: the PSNR-versus-compute PNG, embedded if given.
         visual: (caption, PNG) of the zoomed crops, HR first, embedded if given.
+        curves: the learning-curves PNG (validation PSNR against training minutes), embedded if given.
     """
     parts = [
         "<!DOCTYPE html>",
@@ -67,6 +73,13 @@ def to_html(board: Leaderboard, plot: Path | None = None, visual: list[tuple[str
     parts.append(html_table(board, "quality", *render_cells(board.rows, quality_columns(board.test_sets))))
     parts.append("<h2>Compute and provenance</h2>")
     parts.append(html_table(board, "cost", *render_cells(board.rows, cost_columns(board.input_size))))
+    if board.skipped:
+        parts.append("<h2>Skipped rows</h2>")
+        items = "".join(f"<li><b>{escape(name)}</b>: {escape(reason)}</li>" for name, reason in board.skipped)
+        parts.append(f'<ul id="skipped">{items}</ul>')
+    if curves is not None:
+        parts.append("<h2>Learning curves</h2>")
+        parts.append(f'<img class="plot" id="curves" alt="{escape(CURVES_ALT)}" src="{data_uri(curves)}">')
     if plot is not None:
         alt = f"PSNR on {board.plot_set} versus multiply-adds and latency"
         parts.append("<h2>PSNR versus compute</h2>")

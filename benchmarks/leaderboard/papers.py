@@ -27,6 +27,10 @@ class PaperEntry:
         scales: scale -> set -> {"psnr": float, "ssim": float (optional)}.
         match: dotted resolved-config keys that must equal these values for a run to use this entry.
         note: a caveat printed with the numbers.
+        train_data: the paper's training data, in `data.train` words (imagenet, t91, div2k, df2k); a run trained
+            on other data keeps its delta, labelled with both.
+        architecture: dotted resolved-config keys of the paper's network (widths, depth); a run whose network
+            differs gets no delta, only the reason.
     """
 
     model: str
@@ -35,6 +39,28 @@ class PaperEntry:
     scales: dict[int, dict[str, dict[str, float]]]
     match: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    train_data: str | None = None
+    architecture: dict[str, Any] = field(default_factory=dict)
+
+    def architecture_differences(self, config: dict[str, Any] | None) -> str | None:
+        """How a run's network differs from the paper's, e.g. "num_blocks 6 vs 16"; None when it is the same."""
+        if config is None:
+            return None
+        differences = [
+            f"{key.rsplit('.', 1)[-1]} {_dotted(config, key)} vs {value}"
+            for key, value in self.architecture.items()
+            if _dotted(config, key) != value
+        ]
+        return ", ".join(differences) or None
+
+    def data_mismatch(self, config: dict[str, Any] | None) -> str | None:
+        """"trained on t91, paper on imagenet" when the run's training data is not the paper's; None otherwise."""
+        if config is None or self.train_data is None:
+            return None
+        trained_on = _dotted(config, "data.train")
+        if trained_on is _MISSING or str(trained_on).lower() == self.train_data.lower():
+            return None
+        return f"trained on {trained_on}, paper on {self.train_data}"
 
     def matches(self, config: dict[str, Any] | None) -> bool:
         """Whether a run with this resolved config is the variant this entry describes."""
@@ -49,11 +75,15 @@ class PaperCell:
         entry: the matching paper entry, None when no paper covers the model.
         psnr: published PSNR (dB), None when not published.
         ssim: published SSIM, None when not published.
+        not_compared: why no delta is shown although a number is published (the run's network differs).
+        data_mismatch: the run was trained on other data than the paper's ("trained on t91, paper on imagenet").
     """
 
     entry: PaperEntry | None
     psnr: float | None = None
     ssim: float | None = None
+    not_compared: str | None = None
+    data_mismatch: str | None = None
 
 
 def _dotted(config: dict[str, Any], key: str) -> Any:
@@ -93,6 +123,8 @@ def load_paper_entries(path: str | Path = PAPER_RESULTS) -> list[PaperEntry]:
                 scales=scales,
                 match=dict(item.get("match") or {}),
                 note=item.get("note"),
+                train_data=item.get("train_data"),
+                architecture=dict(item.get("architecture") or {}),
             )
         )
     return entries
@@ -121,4 +153,11 @@ def lookup(
     cell = entry.scales.get(int(scale), {}).get(set_name)
     if not cell:
         return PaperCell(entry=entry)
-    return PaperCell(entry=entry, psnr=cell.get("psnr"), ssim=cell.get("ssim"))
+    differences = entry.architecture_differences(config)
+    return PaperCell(
+        entry=entry,
+        psnr=cell.get("psnr"),
+        ssim=cell.get("ssim"),
+        not_compared=f"network differs: {differences}" if differences else None,
+        data_mismatch=entry.data_mismatch(config),
+    )

@@ -58,3 +58,39 @@ def psnr_vs_compute(board: Leaderboard, set_name: str, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def learning_curves(board: Leaderboard, path: Path) -> Path | None:
+    """Plot every trained row's mean validation PSNR (the mean of its validation sets' means) against its wall
+    minutes of training (validations included), one panel per scale, with bicubic's level on the same sets; None
+    (nothing written) when no row logged a curve.
+
+    Args:
+        board: the leaderboard.
+        path: the PNG to write.
+    """
+    rows = [row for row in board.rows if row.curve]
+    if not rows:
+        return None
+    scales = sorted({row.scale for row in rows})
+    fig, axes = plt.subplots(1, len(scales), figsize=(5.5 * len(scales), 4.2), constrained_layout=True, squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        for row in (r for r in rows if r.scale == scale):
+            minutes, psnr = zip(*row.curve)
+            ax.plot(minutes, psnr, marker="o", markersize=3, label=f"{row.model} ({row.train_set})")
+        for val_sets in sorted({tuple(r.curve_sets) for r in rows if r.scale == scale}):
+            for baseline in (r for r in board.rows if r.is_baseline and r.scale == scale):
+                if val_sets and all(name in baseline.sets for name in val_sets):  # same sets, same mean of means
+                    level = sum(baseline.sets[name].psnr for name in val_sets) / len(val_sets)
+                    ax.axhline(level, color="gray", linestyle="--", linewidth=1,
+                               label=f"bicubic (mean of {', '.join(val_sets)})")  # fmt: skip
+        ax.set_title(f"x{scale}", fontsize=10)
+        ax.set_xlabel("training wall minutes (validations included)")
+        ax.set_ylabel("mean validation PSNR, Y (dB)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Validation PSNR during training ({board.profile} profile)", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

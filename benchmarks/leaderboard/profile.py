@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from sisr.errors import SISRError
 from sisr.paths import shared_data_root
+from sisr.vgg import IMAGENET, weights_unavailable
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 RECIPE_KEYS = ("model=", "experiment=")
@@ -34,11 +35,18 @@ class JobSpec:
         name: the job's name (its run folder is `<name>_x<scale>`); `--models` selects jobs by it.
         overrides: `python -m sisr.train` overrides: the recipe (model=... or experiment=...), widths, budget.
         scales: scales to train it at; None means the profile's scales.
+        requires: what the job needs besides the data (`vgg19`: VGG19 weights for the perceptual loss); a job whose
+            requirement is not met is skipped, and the leaderboard says so and why.
     """
 
     name: str
     overrides: list[str]
     scales: list[int] | None = None
+    requires: list[str] = field(default_factory=list)
+
+
+REQUIREMENTS = ("vgg19",)
+VGG19_WEIGHTS_OVERRIDE = "model.perceptual_loss.weights="
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,7 @@ class Profile:
                 )
             chosen = [j for j in self.jobs if j.name in jobs]
         if scales:
-            chosen = [JobSpec(j.name, j.overrides, [s for s in self.scales_of(j) if s in scales]) for j in chosen]
+            chosen = [replace(j, scales=[s for s in self.scales_of(j) if s in scales]) for j in chosen]
             chosen = [j for j in chosen if j.scales]
         kept_scales = [s for s in self.scales if not scales or s in scales] or list(scales or [])
         return replace(self, scales=kept_scales, jobs=chosen)
@@ -170,7 +178,14 @@ def _jobs(raw: dict[str, Any], path: Path) -> list[JobSpec]:
                 f"{path}: jobs[{index}] ({item['name']}) needs a 'model=<config>' or 'experiment=<config>' override."
             )
         scales = item.get("scales")
-        jobs.append(JobSpec(str(item["name"]), overrides, [int(s) for s in scales] if scales else None))
+        requires = [str(r) for r in item.get("requires") or []]
+        unknown = sorted(set(requires) - set(REQUIREMENTS))
+        if unknown:
+            raise SISRError(
+                f"{path}: jobs[{index}] ({item['name']}) requires {', '.join(unknown)}, which is not a known "
+                f"requirement; use one of: {', '.join(REQUIREMENTS)}."
+            )
+        jobs.append(JobSpec(str(item["name"]), overrides, [int(s) for s in scales] if scales else None, requires))
     names = [j.name for j in jobs]
     if len(set(names)) != len(names) or "bicubic" in names:
         raise SISRError(f"{path}: job names must be unique and not 'bicubic' (the baseline row is always added).")
@@ -206,3 +221,21 @@ def load_profile(name_or_path: str) -> Profile:
         visual=visual_spec,
         source=path,
     )
+
+
+def unmet_requirement(profile: Profile, job: JobSpec) -> str | None:
+    """Why `job` cannot run here (one sentence), or None when all it requires is present."""
+    if "vgg19" in job.requires:
+        chosen = [o for o in [*profile.train_overrides, *job.overrides] if o.startswith(VGG19_WEIGHTS_OVERRIDE)]
+        weights = chosen[-1].removeprefix(VGG19_WEIGHTS_OVERRIDE) if chosen else IMAGENET
+        reason = weights_unavailable(weights)
+        if reason:
+            return f"skipped: {reason}."
+    return None
+
+
+def runnable_jobs(profile: Profile) -> tuple[Profile, list[tuple[str, str]]]:
+    """`profile` without the jobs whose requirements are not met here, and (job name, reason) for each of those."""
+    skipped = [(job.name, reason) for job in profile.jobs if (reason := unmet_requirement(profile, job))]
+    names = {name for name, _ in skipped}
+    return replace(profile, jobs=[job for job in profile.jobs if job.name not in names]), skipped

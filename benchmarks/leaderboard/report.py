@@ -18,6 +18,7 @@ from benchmarks.leaderboard.table import (
 from sisr.files import write_json
 
 NOT_TRAINED = "none (not trained)"
+CURVES_ALT = "Mean validation PSNR against training wall minutes, per row"
 
 
 def scoring_note(test_sets: list[str]) -> str:
@@ -37,13 +38,19 @@ def markdown_table(headers: list[str], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(board: Leaderboard, plot: str | None = None, visual: list[tuple[str, str]] | None = None) -> str:
+def to_markdown(
+    board: Leaderboard,
+    plot: str | None = None,
+    visual: list[tuple[str, str]] | None = None,
+    curves: str | None = None,
+) -> str:
     """The leaderboard as Markdown.
 
     Args:
         board: the leaderboard.
         plot: relative path of the PSNR-versus-compute PNG, if made.
         visual: (caption, relative PNG path) of the zoomed crops, HR first, if made.
+        curves: relative path of the learning-curves PNG (validation PSNR against training minutes), if made.
     """
     parts = [f"# Leaderboard: `{board.profile}` profile", ""]
     if board.description:
@@ -52,6 +59,10 @@ def to_markdown(board: Leaderboard, plot: str | None = None, visual: list[tuple[
     quality = markdown_table(*render_cells(board.rows, quality_columns(board.test_sets)))
     cost = markdown_table(*render_cells(board.rows, cost_columns(board.input_size)))
     parts += ["## Quality", "", quality, "", "## Compute and provenance", "", cost, ""]
+    if board.skipped:
+        parts += ["## Skipped rows", "", markdown_table(["Job", "Why"], [list(item) for item in board.skipped]), ""]
+    if curves:
+        parts += ["## Learning curves", "", f"![{CURVES_ALT}]({curves})", ""]
     if plot:
         alt = f"PSNR on {board.plot_set} versus multiply-adds and latency"
         parts += ["## PSNR versus compute", "", f"![{alt}]({plot})", ""]
@@ -81,6 +92,8 @@ def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
         "train_set": value(row.train_set, NOT_TRAINED),
         "batches": value(row.batches, NOT_TRAINED),
         "train_seconds": value(row.train_seconds, NOT_TRAINED),
+        "network": value(row.architecture, NOT_AVAILABLE),
+        "protocol": f"Y BT.601, crop {row.scale}",
     }
     for name, result in row.sets.items():
         record |= {
@@ -93,6 +106,7 @@ def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
             f"{name}_paper_ssim": value(result.paper_ssim, NO_PUBLISHED_NUMBER),
             f"{name}_delta_psnr": NO_PUBLISHED_NUMBER if result.delta_psnr is None else round(result.delta_psnr, 4),
             f"{name}_delta_ssim": NO_PUBLISHED_NUMBER if result.delta_ssim is None else round(result.delta_ssim, 6),
+            f"{name}_delta_label": result.not_compared or result.data_mismatch or "same network and data",
         }
     record |= {
         "parameters": row.parameters,

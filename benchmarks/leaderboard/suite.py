@@ -14,13 +14,14 @@ from pathlib import Path
 from benchmarks.leaderboard.assemble import build_leaderboard
 from benchmarks.leaderboard.collect import TrainedRun, find_runs, in_profile_order, select_runs
 from benchmarks.leaderboard.html import to_html
-from benchmarks.leaderboard.profile import Profile
+from benchmarks.leaderboard.profile import Profile, runnable_jobs
 from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
 from benchmarks.leaderboard.table import Leaderboard
 from benchmarks.leaderboard.train import train_suite
 from sisr.paths import log_dir
 
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html", "psnr_vs_compute.png")
+CURVES = "learning_curves.png"  # written when the runs logged validation PSNR against training minutes
 
 
 def default_work_dir(profile: Profile) -> Path:
@@ -51,18 +52,22 @@ def write_outputs(profile: Profile, board: Leaderboard, out_dir: Path, work_dir:
         out_dir: the output folder.
         work_dir: scratch folder.
     """
-    from benchmarks.leaderboard.plots import psnr_vs_compute  # matplotlib, only when rendering
+    from benchmarks.leaderboard.plots import learning_curves, psnr_vs_compute  # matplotlib, only when rendering
     from benchmarks.leaderboard.visual import make_visual
 
     out_dir.mkdir(parents=True, exist_ok=True)
     visual = make_visual(profile, board, out_dir, work_dir)
     plot = psnr_vs_compute(board, board.plot_set, out_dir / "psnr_vs_compute.png")
+    (out_dir / CURVES).unlink(missing_ok=True)  # never leave an older run's curves beside this leaderboard
+    curves = learning_curves(board, out_dir / CURVES)
     relative = [(caption, path.relative_to(out_dir).as_posix()) for caption, path in visual]
     paths = {name: out_dir / name for name in OUTPUTS}
-    paths["leaderboard.md"].write_text(to_markdown(board, plot.name, relative))
+    if curves:
+        paths[CURVES] = curves
+    paths["leaderboard.md"].write_text(to_markdown(board, plot.name, relative, curves.name if curves else None))
     write_csv(board, paths["leaderboard.csv"])
     write_leaderboard_json(board, paths["leaderboard.json"])
-    paths["leaderboard.html"].write_text(to_html(board, plot, visual))
+    paths["leaderboard.html"].write_text(to_html(board, plot, visual, curves))
     return paths
 
 
@@ -86,10 +91,14 @@ def run_suite(
         scales: with `collect`, the scales to keep; None keeps every run.
         launcher: a Hydra launcher (conf/hydra/launcher/<name>.yaml) to train all jobs through in parallel.
     """
+    profile, skipped = runnable_jobs(profile)
+    for name, reason in skipped:
+        print(f"[benchmarks] {name}: {reason}", flush=True)
     if collect:
         runs = collected_runs(profile, collect, models or [], scales or [])
     else:
         runs = trained_runs(profile, work_dir, launcher)
     scratch = work_dir / "measure"
     board = build_leaderboard(profile, runs, scratch)
+    board.skipped = skipped
     return write_outputs(profile, board, out_dir or work_dir, scratch)

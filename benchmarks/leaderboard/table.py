@@ -27,6 +27,8 @@ class SetResult:
         lpips: LPIPS-Alex, None when it could not be computed.
         paper_psnr: the paper's PSNR for this cell, None when unpublished.
         paper_ssim: the paper's SSIM for this cell, None when unpublished.
+        not_compared: why there is no delta although the paper has a number (the row's network differs).
+        data_mismatch: the row was trained on other data than the paper ("trained on t91, paper on imagenet").
     """
 
     psnr: float
@@ -36,14 +38,16 @@ class SetResult:
     lpips: float | None = None
     paper_psnr: float | None = None
     paper_ssim: float | None = None
+    not_compared: str | None = None
+    data_mismatch: str | None = None
 
     @property
     def delta_psnr(self) -> float | None:
-        return None if self.paper_psnr is None else self.psnr - self.paper_psnr
+        return None if self.paper_psnr is None or self.not_compared else self.psnr - self.paper_psnr
 
     @property
     def delta_ssim(self) -> float | None:
-        return None if self.paper_ssim is None else self.ssim - self.paper_ssim
+        return None if self.paper_ssim is None or self.not_compared else self.ssim - self.paper_ssim
 
 
 @dataclass
@@ -71,6 +75,9 @@ class Row:
         checkpoint: the scored checkpoint.
         run_dir: the training run folder.
         train_machine: where it was trained.
+        architecture: the generator's widths and depth ("num_features=48, num_blocks=6"; "MATLAB bicubic").
+        curve: (wall minutes since the run's first logged batch, mean validation PSNR) at every validation.
+        curve_sets: the validation sets the curve's PSNR is the mean of.
     """
 
     model: str
@@ -93,6 +100,9 @@ class Row:
     checkpoint: str | None = None
     run_dir: str | None = None
     train_machine: str | None = None
+    architecture: str | None = None
+    curve: list[tuple[float, float]] = field(default_factory=list)
+    curve_sets: list[str] = field(default_factory=list)
 
     @property
     def is_baseline(self) -> bool:
@@ -139,6 +149,8 @@ def set_results(
             lpips=None if scores.get("lpips") is None else float(scores["lpips"]),
             paper_psnr=cell.psnr,
             paper_ssim=cell.ssim,
+            not_compared=cell.not_compared,
+            data_mismatch=cell.data_mismatch,
         )
     return results, entry
 
@@ -160,11 +172,17 @@ def fmt_paper(result: SetResult) -> str:
 
 
 def fmt_delta(result: SetResult) -> str:
-    """Our minus the paper's PSNR / SSIM, e.g. "-0.36 / -0.0116"."""
-    if result.delta_psnr is None:
+    """Our minus the paper's PSNR / SSIM, e.g. "-0.36 / -0.0116", labelled when the training data differ
+    ("+0.11 / +0.0010 (trained on t91, paper on imagenet)"); "not compared (network differs: ...)" for a
+    different network."""
+    if result.paper_psnr is None:
         return NO_PUBLISHED_NUMBER
+    if result.not_compared:
+        return f"not compared ({result.not_compared})"
+    assert result.delta_psnr is not None
     ssim = f"{_signed(result.delta_ssim, 4)}" if result.delta_ssim is not None else "SSIM not published"
-    return f"{_signed(result.delta_psnr, 2)} / {ssim}"
+    label = f" ({result.data_mismatch})" if result.data_mismatch else ""
+    return f"{_signed(result.delta_psnr, 2)} / {ssim}{label}"
 
 
 def _signed(value: float, digits: int) -> str:
@@ -217,13 +235,28 @@ def model_label(row: Row) -> str:
     return f"{row.model}, paper: {row.paper_label}" if row.paper_label and not row.is_baseline else row.model
 
 
+def fmt_budget(row: Row) -> str:
+    """"24,000 batches, 18.0 min": batches and the training wall time (its validations included)."""
+    if row.batches is None:
+        return "none (not trained)"
+    return f"{row.batches:,} batches, {fmt_duration(row.train_seconds)}"
+
+
+def fmt_protocol(row: Row) -> str:
+    """The scoring protocol of the row's cells: Y channel of BT.601, `scale` border pixels cropped."""
+    return f"Y (BT.601), crop {row.scale}"
+
+
 def identity_columns() -> list[Column]:
-    """Model, scale, training data and budget: the columns every table starts with."""
+    """Model, scale, network, training data, budget and protocol: the columns every table starts with."""
     return [
         ("Model", model_label),
         ("Scale", lambda r: f"x{r.scale}"),
+        ("Network", lambda r: _or(r.architecture, NOT_AVAILABLE)),
+        ("Parameters", lambda r: f"{r.parameters:,}"),
         ("Training data", lambda r: _or(r.train_set, "none (not trained)")),
-        ("Batches", lambda r: _or(r.batches, "none (not trained)")),
+        ("Budget", fmt_budget),
+        ("Protocol", fmt_protocol),
     ]
 
 
@@ -277,6 +310,7 @@ class Leaderboard:
         notes: footnotes (measurement methods, LPIPS availability, paper caveats).
         created: ISO timestamp.
         plot_set: the test set whose PSNR the scatter plot shows.
+        skipped: (job name, reason) of the profile's jobs that were not trained here (e.g. no VGG19 weights).
     """
 
     profile: str
@@ -287,6 +321,7 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
     created: str = ""
     plot_set: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,4 +332,5 @@ class Leaderboard:
             "notes": self.notes,
             "created": self.created,
             "rows": [row.to_dict() for row in self.rows],
+            "skipped": [{"job": name, "reason": reason} for name, reason in self.skipped],
         }
