@@ -139,3 +139,19 @@ def test_learning_curves_are_plotted_and_linked_and_skipped_rows_listed(tmp_path
     assert "## Learning curves" in text and "(curves.png)" in text
     assert "| srgan | skipped: VGG19 ImageNet weights are not in the torch hub cache (...). |" in text
     assert json.loads(json.dumps(board.to_dict()))["skipped"] == [{"job": "srgan", "reason": board.skipped[0][1]}]
+
+
+def test_the_committed_cpu_leaderboard_beats_bicubic_on_every_set_in_every_row() -> None:
+    """benchmarks/results/cpu/ (README, "CPU leaderboard"): each trained row above bicubic at its scale, every set,
+    every row scored on the images the sets hold, trained within the stated budgets."""
+    board = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/cpu/leaderboard.json").read_text())
+    bicubic = {row["scale"]: row["sets"] for row in board["rows"] if row["model"] == "bicubic"}
+    trained = [row for row in board["rows"] if row["model"] != "bicubic"]
+    assert {(row["model"], row["scale"]) for row in trained} == {("srcnn", 3), ("srcnn", 4), ("srresnet", 4), ("rrdb", 4)}
+    for row in trained:
+        assert row["train_seconds"] <= BUDGET_PER_ROW_MINUTES * 60
+        for set_name, count in (("Set5", 5), ("Set14", 14), ("BSD100", 100)):
+            assert row["sets"][set_name]["count"] == count
+            assert row["sets"][set_name]["psnr"] > bicubic[row["scale"]][set_name]["psnr"], (row["model"], set_name)
+    assert sum(row["train_seconds"] for row in trained) <= BUDGET_IN_ALL_MINUTES * 60
+    assert [item["job"] for item in board["skipped"]] in ([], ["srgan", "esrgan"])

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from sisr.errors import SISRError
 from sisr.inference import super_resolve
@@ -79,7 +79,9 @@ class SRModule(pl.LightningModule):
         if ema_decay is not None:
             if not 0.0 < ema_decay < 1.0:
                 raise SISRError(f"model.ema_decay must be in (0, 1), got {ema_decay}; use e.g. 0.999 or null.")
-            self.ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            self.ema = AveragedModel(generator, use_buffers=True)  # the container; update_ema averages
+        self.ema_decay = ema_decay
+        self._ema_started: bool | None = None  # read from ema.n_averaged at the first update (see update_ema)
         self.val_metrics = nn.ModuleDict()
         self.test_metrics = nn.ModuleDict()
         self.test_image_names: dict[str, list[str]] = {}
@@ -107,9 +109,31 @@ class SRModule(pl.LightningModule):
         )
 
     def update_ema(self) -> None:
-        """Fold the current generator weights into the EMA copy (call after each generator step)."""
-        if self.ema is not None:
-            self.ema.update_parameters(self.generator)
+        """Fold the current generator weights into the EMA copy (call after each generator step).
+
+        Does what `AveragedModel.update_parameters` with an EMA function does (the first update copies the weights,
+        later ones move `1 - decay` of the way towards them; parameters and buffers alike) without reading
+        `n_averaged` on the host at every step, which would wait for the device: whether the average has started is
+        read once, at the first update of this process (a resumed run takes it from its checkpoint).
+        """
+        if self.ema is None:
+            return
+        if self._ema_started is None:
+            self._ema_started = bool(self.ema.n_averaged.item() > 0)  # once per process, not per step
+        averaged = [*self.ema.module.parameters(), *self.ema.module.buffers()]
+        current = [*self.generator.parameters(), *self.generator.buffers()]
+        with torch.no_grad():
+            if not self._ema_started:
+                torch._foreach_copy_(averaged, [tensor.detach() for tensor in current])
+                self._ema_started = True
+            else:
+                floating = [(a, c.detach()) for a, c in zip(averaged, current) if a.is_floating_point()]
+                if floating:
+                    torch._foreach_lerp_([a for a, _ in floating], [c for _, c in floating], 1.0 - self.ema_decay)
+                for a, c in zip(averaged, current):
+                    if not a.is_floating_point():  # counters such as BatchNorm's num_batches_tracked
+                        a.copy_(c)
+            self.ema.n_averaged += 1
 
     # ----------------------------------------------------------------------------------------------- training
     def check_finite(self, **terms: Tensor) -> None:
