@@ -5,7 +5,9 @@ row and its GAN's row), or reads an existing sweep with `--collect DIR` without 
 final weights and the bicubic baseline on the profile's test sets with sisr.eval, measures compute, and writes
 leaderboard.{md,csv,json,html}, the PSNR-versus-compute plot and the visual comparison into the work folder,
 `logs/benchmarks/<profile>/<time>/` under the project root (or `--output DIR`, e.g. `benchmarks/results/tiny` to
-update a checkout's reference copy on purpose). The pipeline itself is benchmarks.leaderboard.suite.
+update a checkout's reference copy on purpose). `--external NAME:SCALE=FOLDER` adds SR images computed elsewhere
+(another paper's released outputs) as a row labelled external, scored by the same protocol. The pipeline itself
+is benchmarks.leaderboard.suite.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import argparse
 import time
 from pathlib import Path
 
+from benchmarks.leaderboard.assemble import ExternalOutputs
 from benchmarks.leaderboard.profile import load_profile
 from benchmarks.leaderboard.suite import default_work_dir, run_suite
 from sisr.cli import run_reporting_user_errors
+from sisr.errors import SISRError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +42,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--launcher", help="submit every job at once through this Hydra launcher (slurm, local; conf/hydra/launcher/) "
         "instead of training them one after another here"
     )  # fmt: skip
+    parser.add_argument(
+        "--external", action="append", default=[], metavar="NAME:SCALE=FOLDER",
+        help="add SR images computed elsewhere as a row labelled external, e.g. srcnn:3=released/srcnn_x3 (one "
+        "subfolder per test set, images matched to HR by name; repeatable)"
+    )  # fmt: skip
     return parser.parse_args(argv)
+
+
+def parse_external(text: str) -> ExternalOutputs:
+    """`NAME:SCALE=FOLDER` as ExternalOutputs, or one sentence saying what is wrong."""
+    spec, _, folder = text.partition("=")
+    name, _, scale = spec.partition(":")
+    if not (name and scale.isdigit() and folder):
+        raise SISRError(f"--external {text!r} is not NAME:SCALE=FOLDER; write e.g. --external srcnn:3=released/x3.")
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise SISRError(f"--external folder {path} does not exist; give a folder with one subfolder per test set.")
+    return ExternalOutputs(name=name, scale=int(scale), folder=path.resolve())
 
 
 def _csv_list(text: str | None, kind: type = str) -> list:
@@ -53,8 +74,16 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     profile = profile.restricted(scales=scales) if args.collect else profile.restricted(models, scales)
     work_dir = (args.work_dir or default_work_dir(profile)).resolve()
     out_dir = args.output.resolve() if args.output else None
+    external = [parse_external(text) for text in args.external]
     paths = run_suite(
-        profile, work_dir, out_dir, collect=args.collect, models=models, scales=scales, launcher=args.launcher
+        profile,
+        work_dir,
+        out_dir,
+        collect=args.collect,
+        models=models,
+        scales=scales,
+        launcher=args.launcher,
+        external=external,
     )
     print(f"\n[benchmarks] leaderboard in {time.perf_counter() - started:.0f} s; runs and scratch files: {work_dir}")
     for path in paths.values():

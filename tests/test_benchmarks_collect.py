@@ -115,3 +115,55 @@ def test_both_stages_of_a_two_stage_run_are_rows_scoring_their_final_weights(com
     assert [r.checkpoint.name for r in runs] == ["last.ckpt", "last.ckpt"]
     assert str(runs[0].checkpoint) == stages["pretrained_generator"]  # the row is the weights stage 2 started from
     assert runs[0].config["model"]["_target_"].endswith("PixelSRModule")
+
+
+def bicubic_outputs(shared_data_dir: Path, folder: Path, scale: int = 4) -> Path:
+    """MATLAB-bicubic upscales of Set5's LR images saved as 8-bit PNGs, as released results are: `<folder>/Set5/`."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from sisr.imresize import imresize_uint8_levels
+
+    (folder / "Set5").mkdir(parents=True)
+    for lr_path in sorted((shared_data_dir / "benchmark" / "Set5" / f"image_SRF_{scale}").glob("*_LR.png")):
+        lr = torch.from_numpy(np.asarray(Image.open(lr_path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+        sr = imresize_uint8_levels(lr[None], scale)[0]
+        levels = (sr.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        Image.fromarray(levels).save(folder / "Set5" / lr_path.name.replace("_LR", "_SR"))
+    return folder
+
+
+@pytest.mark.slow
+def test_external_outputs_are_rows_labelled_external_and_scored_by_the_same_protocol(
+    fake_sweep: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    released = bicubic_outputs(shared_data_dir, tmp_path / "released")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE)
+    args = ["--profile", str(profile), "--collect", str(fake_sweep), "--output", str(tmp_path / "out")]
+    paths = run(parse_args([*args, "--work-dir", str(tmp_path / "work"), "--external", f"bicubic_released:4={released}"]))
+
+    board = json.loads(paths["leaderboard.json"].read_text())
+    rows = {row["model"]: row for row in board["rows"]}
+    assert list(rows) == ["bicubic", "srcnn", "bicubic_released"]
+    external, bicubic = rows["bicubic_released"], rows["bicubic"]
+    assert external["external"] is True and bicubic["external"] is False
+    assert external["parameters"] is None and external["batches"] is None
+    assert external["sets"]["Set5"]["count"] == 5
+    # The same images through the precomputed path: only the 8-bit rounding of the saved PNGs differs.
+    assert external["sets"]["Set5"]["psnr"] == pytest.approx(bicubic["sets"]["Set5"]["psnr"], abs=0.02)
+    markdown = paths["leaderboard.md"].read_text()
+    assert "| bicubic_released (external) | x4 |" in markdown and "n/a (external outputs)" in markdown
+    assert any("(external) score SR images computed elsewhere" in note for note in board["notes"])
+    assert len(list((tmp_path / "out" / "visual").glob("*.png"))) == 3  # HR, bicubic, srcnn: no model to run
+
+
+def test_a_malformed_or_missing_external_folder_is_one_sentence(tmp_path: Path) -> None:
+    from benchmarks.run import parse_external
+
+    with pytest.raises(SISRError, match="is not NAME:SCALE=FOLDER"):
+        parse_external("srcnn=folder")
+    with pytest.raises(SISRError, match="does not exist; give a folder with one subfolder per test set"):
+        parse_external(f"srcnn:3={tmp_path / 'missing'}")
+    assert parse_external(f"srcnn:3={tmp_path}").scale == 3

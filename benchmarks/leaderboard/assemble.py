@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -106,6 +107,47 @@ def run_row(profile: Profile, entries: list[PaperEntry], run: TrainedRun, work_d
     return row, [*method_notes(cost), *(results.get("notes") or [])]
 
 
+@dataclass(frozen=True)
+class ExternalOutputs:
+    """SR images computed elsewhere (another paper's released results), shown as a row labelled external.
+
+    Args:
+        name: the row's model name; a paper model's name (e.g. srcnn) compares it with that paper's numbers.
+        scale: the upscaling factor of the images.
+        folder: one subfolder per test set (`Set5/`, `Set14/`, ...), images matched to HR by name (sisr.precomputed).
+    """
+
+    name: str
+    scale: int
+    folder: Path
+
+
+def external_row(profile: Profile, entries: list[PaperEntry], outputs: ExternalOutputs, work_dir: Path) -> Row:
+    """The row of precomputed SR images: scored by sisr.eval's `sr_dir` path, the same protocol as every row."""
+    job = work_dir / f"external_{outputs.name}_x{outputs.scale}"
+    results, _ = score(
+        job / "eval", profile.resolved_data_root(), profile.test_sets, scale=outputs.scale, sr_dir=outputs.folder
+    )
+    sets, entry = set_results(results["sets"], profile.test_sets, entries, outputs.name, outputs.scale, None)
+    return Row(
+        model=outputs.name,
+        scale=outputs.scale,
+        sets=sets,
+        parameters=None,
+        macs=None,
+        latency_ms=None,
+        peak_memory_bytes=None,
+        machine=None,
+        train_set="unknown (external outputs)",
+        git_commit=results["git_commit"],
+        architecture=f"external outputs: {outputs.folder}",
+        paper_label=entry.label if entry else None,
+        paper_source=entry.source if entry else None,
+        paper_note=entry.note if entry else None,
+        external=True,
+    )
+
+
 def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -> list[str]:
     """Footnotes: how compute was measured, where numbers come from, what is missing and why.
 
@@ -135,18 +177,22 @@ def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -
     return notes
 
 
-def build_leaderboard(profile: Profile, runs: list[TrainedRun], work_dir: Path) -> Leaderboard:
+def build_leaderboard(
+    profile: Profile, runs: list[TrainedRun], work_dir: Path, external: list[ExternalOutputs] | None = None
+) -> Leaderboard:
     """Score and measure the baseline at every scale of `runs` and every run; compare with the papers.
 
     Args:
         profile: the suite (test sets, measurement settings).
         runs: the trained runs, in leaderboard order (a two-stage job's PSNR run before its GAN run).
         work_dir: scratch folder for the evaluations and measurements.
+        external: SR images computed elsewhere, each scored as a row labelled external (after the runs).
     """
     entries = load_paper_entries()
+    external = external or []
     rows: list[Row] = []
     notes: list[str] = []
-    for scale in sorted({run.scale for run in runs}):
+    for scale in sorted({run.scale for run in runs} | {outputs.scale for outputs in external}):
         row, row_notes = baseline_row(profile, entries, scale, work_dir)
         rows.append(row)
         notes += row_notes
@@ -154,7 +200,13 @@ def build_leaderboard(profile: Profile, runs: list[TrainedRun], work_dir: Path) 
         row, row_notes = run_row(profile, entries, run, work_dir)
         rows.append(row)
         notes += row_notes
-    ordered = sort_rows(rows, list(dict.fromkeys(run.model for run in runs)))
+    rows += [external_row(profile, entries, outputs, work_dir) for outputs in external]
+    if external:
+        notes.append(
+            "Rows marked (external) score SR images computed elsewhere with the same protocol (sisr.eval sr_dir=); "
+            "nothing about them was trained or measured here, and they are not in the visual comparison."
+        )
+    ordered = sort_rows(rows, list(dict.fromkeys([*(run.model for run in runs), *(o.name for o in external)])))
     return Leaderboard(
         profile=profile.name,
         description=profile.description,

@@ -39,7 +39,7 @@ def psnr_vs_compute(board: Leaderboard, set_name: str, path: Path) -> Path:
     for ax, attribute, label in panels:
         placed: dict[tuple[float, float], int] = {}
         for scale in scales:
-            rows = [r for r in board.rows if r.scale == scale and getattr(r, attribute) > 0]
+            rows = [r for r in board.rows if r.scale == scale and (getattr(r, attribute) or 0) > 0]  # external: None
             xs = [getattr(r, attribute) for r in rows]
             ys = [r.sets[set_name].psnr for r in rows]
             ax.scatter(xs, ys, marker=_MARKERS.get(scale, "o"), s=48, label=f"x{scale}")
@@ -52,7 +52,7 @@ def psnr_vs_compute(board: Leaderboard, set_name: str, path: Path) -> Path:
         ax.set_ylabel(f"PSNR on {set_name}, Y (dB)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(title="scale", fontsize=8)
-    machine = board.rows[0].machine if board.rows else ""
+    machine = next((row.machine for row in board.rows if row.machine), "")
     fig.suptitle(f"PSNR versus compute ({board.profile} profile; latency on {machine})", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -8,6 +8,7 @@ from typing import Any
 
 from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER
 from benchmarks.leaderboard.table import (
+    EXTERNAL,
     NOT_AVAILABLE,
     Leaderboard,
     Row,
@@ -109,12 +110,13 @@ def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
             f"{name}_delta_label": result.not_compared or result.data_mismatch or "same network and data",
         }
     record |= {
-        "parameters": row.parameters,
+        "parameters": value(row.parameters, EXTERNAL),
         "lr_input": f"{input_size[0]}x{input_size[1]}",
-        "macs": row.macs,
-        "latency_ms": round(row.latency_ms, 3),
-        "peak_memory_bytes": row.peak_memory_bytes,
-        "measured_on": row.machine,
+        "macs": value(row.macs, EXTERNAL),
+        "latency_ms": EXTERNAL if row.latency_ms is None else round(row.latency_ms, 3),
+        "peak_memory_bytes": value(row.peak_memory_bytes, EXTERNAL),
+        "measured_on": value(row.machine, EXTERNAL),
+        "external": row.external,
         "config_hash": value(row.config_hash, NOT_AVAILABLE),
         "git_commit": value(row.git_commit, NOT_AVAILABLE),
         "seed": value(row.seed, "none (deterministic)"),

@@ -25,6 +25,7 @@ def compose_eval_config(
     *,
     checkpoint: str | Path | None = None,
     scale: int | None = None,
+    sr_dir: str | Path | None = None,
     overrides: list[str] | None = None,
 ) -> DictConfig:
     """The eval.yaml config for one evaluation, with paths set directly (no Hydra run needed).
@@ -34,7 +35,8 @@ def compose_eval_config(
         data_root: folder holding the test sets (benchmark/Set5, ...).
         test_sets: set names, e.g. ["Set5", "Set14"].
         checkpoint: a sisr.train checkpoint; None evaluates the bicubic baseline at `scale`.
-        scale: the baseline's scale (ignored for checkpoints, which carry their own).
+        scale: the baseline's (or the precomputed outputs') scale (ignored for checkpoints, which carry their own).
+        sr_dir: a folder of SR images computed elsewhere, one subfolder per test set (see sisr.precomputed).
         overrides: further Hydra overrides (e.g. "trainer.accelerator=cpu").
     """
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -48,6 +50,8 @@ def compose_eval_config(
             cfg.ckpt_path = str(checkpoint)
         else:
             cfg.data.scale = scale
+        if sr_dir is not None:
+            cfg.sr_dir = str(sr_dir)
     return cfg
 
 
@@ -58,15 +62,17 @@ def score(
     *,
     checkpoint: str | Path | None = None,
     scale: int | None = None,
+    sr_dir: str | Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Evaluate a checkpoint (or bicubic at `scale`) on `test_sets`.
+    """Evaluate a checkpoint, bicubic at `scale`, or the SR images of `sr_dir` at `scale`, on `test_sets`.
 
     Args:
         output_dir: where sisr.eval writes its files.
         data_root: folder holding the test sets.
         test_sets: set names.
         checkpoint: a sisr.train checkpoint, or None for the bicubic baseline.
-        scale: the baseline's scale.
+        scale: the baseline's or the precomputed outputs' scale.
+        sr_dir: precomputed SR images, one subfolder per test set.
 
     Returns:
         sisr.eval's results dict (per set: psnr, ssim, psnr_rgb, lpips, count) and the resolved evaluation config.
@@ -74,6 +80,6 @@ def score(
     from sisr.cli import to_container
     from sisr.evaluation import evaluate  # Lightning is imported only when something is scored
 
-    cfg = compose_eval_config(output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale)
+    cfg = compose_eval_config(output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale, sr_dir=sr_dir)
     resolved = to_container(cfg)
     return evaluate(cfg), resolved

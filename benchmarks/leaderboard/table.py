@@ -12,6 +12,7 @@ from typing import Any, Callable
 from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER, PaperCell, PaperEntry, lookup
 
 NOT_AVAILABLE = "n/a"
+EXTERNAL = "n/a (external outputs)"
 BASELINE = "bicubic"
 
 
@@ -58,11 +59,12 @@ class Row:
         model: leaderboard model name ("bicubic" for the baseline).
         scale: upscaling factor.
         sets: test set name -> results, in the profile's order.
-        parameters: generator parameters.
-        macs: multiply-adds of one forward pass at the leaderboard's LR input size.
-        latency_ms: median batch-1 latency at that size.
-        peak_memory_bytes: peak memory of one forward pass at that size (method in the leaderboard notes).
-        machine: where latency and memory were measured.
+        parameters: generator parameters (None for external outputs: no model to count).
+        macs: multiply-adds of one forward pass at the leaderboard's LR input size (None for external outputs).
+        latency_ms: median batch-1 latency at that size (None for external outputs).
+        peak_memory_bytes: peak memory of one forward pass at that size (method in the leaderboard notes; None for
+            external outputs).
+        machine: where latency and memory were measured (None for external outputs).
         train_set: training data (None for the baseline).
         batches: training batches (None for the baseline).
         train_seconds: training wall time (None for the baseline).
@@ -78,16 +80,18 @@ class Row:
         architecture: the generator's widths and depth ("num_features=48, num_blocks=6"; "MATLAB bicubic").
         curve: (wall minutes since the run's first logged batch, mean validation PSNR) at every validation.
         curve_sets: the validation sets the curve's PSNR is the mean of.
+        external: SR images computed elsewhere (`--external`), scored by the same protocol; nothing was trained or
+            measured here.
     """
 
     model: str
     scale: int
     sets: dict[str, SetResult]
-    parameters: int
-    macs: int
-    latency_ms: float
-    peak_memory_bytes: int
-    machine: str
+    parameters: int | None
+    macs: int | None
+    latency_ms: float | None
+    peak_memory_bytes: int | None
+    machine: str | None
     train_set: str | None = None
     batches: int | None = None
     train_seconds: float | None = None
@@ -103,6 +107,7 @@ class Row:
     architecture: str | None = None
     curve: list[tuple[float, float]] = field(default_factory=list)
     curve_sets: list[str] = field(default_factory=list)
+    external: bool = False
 
     @property
     def is_baseline(self) -> bool:
@@ -231,12 +236,21 @@ Column = tuple[str, Callable[[Row], str]]
 
 
 def model_label(row: Row) -> str:
-    """The model name with the paper's name of the compared network, e.g. "srcnn, paper: SRCNN 9-5-5"."""
-    return f"{row.model}, paper: {row.paper_label}" if row.paper_label and not row.is_baseline else row.model
+    """The model name with the paper's name of the compared network, e.g. "srcnn, paper: SRCNN 9-5-5"; external
+    outputs are marked "(external)"."""
+    name = f"{row.model} (external)" if row.external else row.model
+    return f"{name}, paper: {row.paper_label}" if row.paper_label and not row.is_baseline else name
+
+
+def _measured(value: Any, text: Callable[[Any], str]) -> str:
+    """A measured cost as text; "n/a (external outputs)" for a row that has no model to measure."""
+    return EXTERNAL if value is None else text(value)
 
 
 def fmt_budget(row: Row) -> str:
     """"24,000 batches, 18.0 min": batches and the training wall time (its validations included)."""
+    if row.external:
+        return EXTERNAL
     if row.batches is None:
         return "none (not trained)"
     return f"{row.batches:,} batches, {fmt_duration(row.train_seconds)}"
@@ -253,7 +267,7 @@ def identity_columns() -> list[Column]:
         ("Model", model_label),
         ("Scale", lambda r: f"x{r.scale}"),
         ("Network", lambda r: _or(r.architecture, NOT_AVAILABLE)),
-        ("Parameters", lambda r: f"{r.parameters:,}"),
+        ("Parameters", lambda r: _measured(r.parameters, "{:,}".format)),
         ("Training data", lambda r: _or(r.train_set, "none (not trained)")),
         ("Budget", fmt_budget),
         ("Protocol", fmt_protocol),
@@ -280,12 +294,12 @@ def cost_columns(input_size: tuple[int, int]) -> list[Column]:
     return [
         ("Model", model_label),
         ("Scale", lambda r: f"x{r.scale}"),
-        ("Parameters", lambda r: f"{r.parameters:,}"),
-        (f"MACs ({size})", lambda r: fmt_count(r.macs)),
-        (f"Latency ({size}, batch 1)", lambda r: f"{r.latency_ms:.1f} ms"),
-        (f"Peak memory ({size})", lambda r: fmt_bytes(r.peak_memory_bytes)),
-        ("Measured on", lambda r: r.machine),
-        ("Training time", lambda r: fmt_duration(r.train_seconds)),
+        ("Parameters", lambda r: _measured(r.parameters, "{:,}".format)),
+        (f"MACs ({size})", lambda r: _measured(r.macs, fmt_count)),
+        (f"Latency ({size}, batch 1)", lambda r: _measured(r.latency_ms, "{:.1f} ms".format)),
+        (f"Peak memory ({size})", lambda r: _measured(r.peak_memory_bytes, fmt_bytes)),
+        ("Measured on", lambda r: _measured(r.machine, str)),
+        ("Training time", lambda r: EXTERNAL if r.external else fmt_duration(r.train_seconds)),
         ("Config hash", lambda r: _or(r.config_hash, NOT_AVAILABLE)),
         ("Git commit", lambda r: fmt_commit(r.git_commit)),
         ("Seed", lambda r: _or(r.seed, "none (deterministic)")),

@@ -104,7 +104,7 @@ def make_visual(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: P
     scale = spec.scale if spec.scale in scales else scales[0]
     if spec.scale and spec.scale != scale:
         board.notes.append(f"Visual comparison at x{scale}: no row has visual.scale x{spec.scale}.")
-    rows = [row for row in board.rows if row.scale == scale]
+    rows = [row for row in board.rows if row.scale == scale and not row.external]  # external: no model to run
     sample = load_test_image(profile.resolved_data_root(), spec.set, spec.image, scale, work_dir / "visual")
     generators = [
         (f"{row.model} x{scale}", Bicubic(scale) if row.is_baseline else load_generator(row.checkpoint)[0])
