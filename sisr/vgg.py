@@ -59,6 +59,11 @@ def imagenet_cache_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(IMAGENET_WEIGHTS.url).path).name
 
 
+def _imagenet_fix(cached: Path) -> str:
+    """What to do when the ImageNet VGG19 file is not usable at `cached`."""
+    return f"download {IMAGENET_WEIGHTS.url} to {cached}, or set {WEIGHTS_KEY}=/path/to/{cached.name}"
+
+
 def weights_unavailable(weights: str) -> str | None:
     """Why VGG19 weights named like `model.perceptual_loss.weights` cannot be loaded without a download, or None.
 
@@ -71,10 +76,7 @@ def weights_unavailable(weights: str) -> str | None:
         cached = imagenet_cache_path()
         if cached.is_file():
             return None
-        return (
-            f"VGG19 ImageNet weights are not in the torch hub cache ({cached}); download {IMAGENET_WEIGHTS.url} "
-            f"there, or set {WEIGHTS_KEY}=/path/to/{cached.name}"
-        )
+        return f"VGG19 ImageNet weights are not in the torch hub cache; {_imagenet_fix(cached)}"
     if Path(weights).expanduser().is_file():
         return None
     return f"VGG19 weights file {weights} ({WEIGHTS_KEY}) does not exist"
@@ -82,7 +84,7 @@ def weights_unavailable(weights: str) -> str | None:
 
 def _imagenet_state_dict() -> dict[str, Tensor]:
     cached = imagenet_cache_path()
-    fix = f"download {IMAGENET_WEIGHTS.url} to {cached}, or set {WEIGHTS_KEY}=/path/to/{cached.name}"
+    fix = _imagenet_fix(cached)
     if cached.is_file():
         try:
             return IMAGENET_WEIGHTS.get_state_dict(progress=False, check_hash=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER, load_paper_entries, lookup
-from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
+from benchmarks.leaderboard.report import csv_record, to_markdown, write_csv, write_leaderboard_json
 from benchmarks.leaderboard.table import (
     BASELINE,
     Leaderboard,
@@ -116,6 +116,9 @@ def test_a_reduced_network_shows_the_paper_number_but_no_delta() -> None:
     assert fmt_paper(result) == "32.05 / 0.9019"
     assert result.delta_psnr is None and result.delta_ssim is None
     assert fmt_delta(result) == "not compared (network differs: num_features 48 vs 64, num_blocks 6 vs 16)"
+    record = csv_record(row, (64, 64))
+    assert record["Set5_delta_psnr"] == "not compared" and record["Set5_paper_psnr"] == 32.05
+    assert record["Set5_delta_label"].startswith("network differs: num_features 48 vs 64")
 
 
 def test_identity_columns_state_network_parameters_data_budget_and_protocol() -> None:

@@ -52,18 +52,19 @@ def learning_curve(run_dir: Path) -> list[tuple[int, float, float]]:
     and for a resumed run the time between its interruption and its resume); empty without TensorBoard logs."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # only when collecting
 
-    start, points = None, {}
+    wall_times: list[float] = []
+    points: dict[int, tuple[float, float]] = {}  # step -> (wall time, PSNR); a resume's re-validation wins
     for events in sorted((run_dir / "tensorboard").rglob("events.out.tfevents.*")):
         accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})  # 0: keep every event
         accumulator.Reload()
         for tag in accumulator.Tags()["scalars"]:
             scalars = accumulator.Scalars(tag)
-            first = min((event.wall_time for event in scalars), default=None)
-            start = first if start is None or (first is not None and first < start) else start
+            wall_times += [event.wall_time for event in scalars]
             if tag == "val/psnr":
                 points |= {event.step: (event.wall_time, event.value) for event in scalars}
-    if start is None:
+    if not wall_times:
         return []
+    start = min(wall_times)
     return [(step, (wall - start) / 60.0, psnr) for step, (wall, psnr) in sorted(points.items())]
 
 

@@ -12,7 +12,9 @@ from benchmarks.leaderboard.table import (
     NOT_AVAILABLE,
     Leaderboard,
     Row,
+    SetResult,
     cost_columns,
+    fmt_protocol,
     quality_columns,
     render_cells,
 )
@@ -81,6 +83,13 @@ def visual_caption_line(visual: list[tuple[str, str]]) -> str:
     return "The same crop, zoomed with nearest-neighbour: " + ", ".join(caption for caption, _ in visual) + "."
 
 
+def _delta(result: SetResult, delta: float | None, digits: int) -> Any:
+    """A delta cell: the rounded number, "not compared" for another network, else "no published number"."""
+    if delta is not None:
+        return round(delta, digits)
+    return "not compared" if result.not_compared else NO_PUBLISHED_NUMBER
+
+
 def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
     """One flat CSV record; a value that does not exist is a word, never an empty cell."""
 
@@ -94,7 +103,7 @@ def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
         "batches": value(row.batches, NOT_TRAINED),
         "train_seconds": value(row.train_seconds, NOT_TRAINED),
         "network": value(row.architecture, NOT_AVAILABLE),
-        "protocol": f"Y BT.601, crop {row.scale}",
+        "protocol": fmt_protocol(row),
     }
     for name, result in row.sets.items():
         record |= {
@@ -105,8 +114,8 @@ def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
             f"{name}_images": result.count,
             f"{name}_paper_psnr": value(result.paper_psnr, NO_PUBLISHED_NUMBER),
             f"{name}_paper_ssim": value(result.paper_ssim, NO_PUBLISHED_NUMBER),
-            f"{name}_delta_psnr": NO_PUBLISHED_NUMBER if result.delta_psnr is None else round(result.delta_psnr, 4),
-            f"{name}_delta_ssim": NO_PUBLISHED_NUMBER if result.delta_ssim is None else round(result.delta_ssim, 6),
+            f"{name}_delta_psnr": _delta(result, result.delta_psnr, 4),
+            f"{name}_delta_ssim": _delta(result, result.delta_ssim, 6),
             f"{name}_delta_label": result.not_compared or result.data_mismatch or "same network and data",
         }
     record |= {

@@ -124,12 +124,11 @@ class SRModule(pl.LightningModule):
         current = [*self.generator.parameters(), *self.generator.buffers()]
         with torch.no_grad():
             if not self._ema_started:
-                torch._foreach_copy_(averaged, [tensor.detach() for tensor in current])
+                torch._foreach_copy_(averaged, current)
                 self._ema_started = True
             else:
-                floating = [(a, c.detach()) for a, c in zip(averaged, current) if a.is_floating_point()]
-                if floating:
-                    torch._foreach_lerp_([a for a, _ in floating], [c for _, c in floating], 1.0 - self.ema_decay)
+                floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+                torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1.0 - self.ema_decay)
                 for a, c in zip(averaged, current):
                     if not a.is_floating_point():  # counters such as BatchNorm's num_batches_tracked
                         a.copy_(c)
