@@ -19,8 +19,8 @@ from pathlib import Path
 from benchmarks.leaderboard.assemble import ExternalOutputs
 from benchmarks.leaderboard.profile import load_profile
 from benchmarks.leaderboard.suite import default_work_dir, run_suite
-from sisr.cli import run_reporting_user_errors
-from sisr.errors import SISRError
+from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.errors import SISRError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -2,7 +2,7 @@
 
 import logging
 
-from sisr.paths import register_resolver
+from sisr.plumbing.paths import register_resolver
 
 register_resolver()
 

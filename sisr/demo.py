@@ -5,7 +5,7 @@ held-out images and print the trained model's margin over it, e.g.
 
 Any `sisr.train` override works (`python -m sisr.demo debug=smoke`, `hydra.run.dir=...`, another
 `experiment=...`). Both numbers score the run's final weights and the baseline on `data.test_sets` with the same
-protocol (`sisr.metrics`); the bicubic evaluation writes its tables to `<run folder>/bicubic/` and the comparison
+protocol (`sisr.protocol.metrics`); the bicubic evaluation writes its tables to `<run folder>/bicubic/` and the comparison
 goes to `<run folder>/demo.json`.
 """
 
@@ -20,12 +20,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from sisr.cli import run_reporting_user_errors
-from sisr.errors import SISRError
-from sisr.evaluation import evaluate
-from sisr.files import write_json
+from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.errors import SISRError
+from sisr.core.evaluation import evaluate
+from sisr.plumbing.files import write_json
 from sisr.lit.checkpointing import TrainingInterrupted
-from sisr.stages import train_or_stages
+from sisr.core.stages import train_or_stages
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 DEFAULT_EXPERIMENT = "demo"
@@ -66,7 +66,7 @@ def comparisons(summary: dict[str, Any], baseline: dict[str, Any]) -> list[dict[
     """One row per test set: the trained model's and bicubic's Y-PSNR and the margin.
 
     Args:
-        summary: `sisr.training.train`'s run summary (its `test` metrics score the final weights).
+        summary: `sisr.core.training.train`'s run summary (its `test` metrics score the final weights).
         baseline: `sisr.eval.evaluate`'s results for the bicubic baseline on the same sets.
     """
     rows = []

@@ -1,7 +1,7 @@
 """Score a model with the papers' protocol: `python -m sisr.eval ckpt_path=...`, `weights=...`, `model=bicubic` or
 `sr_dir=...`.
 
-A thin Hydra entry point over `sisr.evaluation.evaluate`, which writes `results.json`, `per_set.csv` and
+A thin Hydra entry point over `sisr.core.evaluation.evaluate`, which writes `results.json`, `per_set.csv` and
 `per_image.csv` to the run folder and prints a table. A user error prints `error: <sentence>` and exits with 2.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from sisr.cli import run_reporting_user_errors
-from sisr.evaluation import evaluate
+from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.core.evaluation import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

@@ -3,10 +3,10 @@
 * `format=state_dict`: the generator alone (EMA weights when the run kept them) as a `torch.save` file. RRDBNet is
   written in BasicSR's layout inside `params_ema` (EMA) or `params`, the file BasicSR, Real-ESRGAN's inference
   script and spandrel (ComfyUI, chaiNNer) load unchanged; other models keep sisr's keys, unwrapped.
-* `format=onnx`: see `sisr.onnx_export` (opset `ONNX_OPSET`, dynamic batch/height/width, input `lr`, output `sr`).
+* `format=onnx`: see `sisr.weights.onnx` (opset `ONNX_OPSET`, dynamic batch/height/width, input `lr`, output `sr`).
 
 Beside the file, `metadata.json` records the architecture (`generator`: `_target_` and constructor arguments),
-scale, image channels, whether the weights are EMA, the training config hash (`sisr.provenance.config_hash`) and
+scale, image channels, whether the weights are EMA, the training config hash (`sisr.plumbing.provenance.config_hash`) and
 the run's protocol scores from its `metrics.json` when the checkpoint sits in a run folder. `sisr.eval weights=`,
 `sisr.upscale weights=` and `model.pretrained_generator=` read the state_dict back through that file.
 """
@@ -22,13 +22,13 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from sisr.cli import run_reporting_user_errors
-from sisr.errors import SISRError
-from sisr.files import atomic_write, write_json
-from sisr.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx
-from sisr.provenance import config_hash
-from sisr.runtime import image_channels, make_runner
-from sisr.weights import METADATA_FILE, RRDBNET_TARGET, LoadedGenerator, open_generator, to_basicsr
+from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import atomic_write, write_json
+from sisr.weights.onnx import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx
+from sisr.plumbing.provenance import config_hash
+from sisr.inference.runtime import image_channels, make_runner
+from sisr.weights.loading import METADATA_FILE, RRDBNET_TARGET, LoadedGenerator, open_generator, to_basicsr
 
 FORMATS = ("onnx", "state_dict")
 SPANDREL_GROWTH = 32  # spandrel's ESRGAN architecture fixes the dense-block growth at 32

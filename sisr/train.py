@@ -1,6 +1,6 @@
 """Train an SR model: `python -m sisr.train model=<srcnn|srresnet|rrdb|srgan|esrgan> data=<div2k|shared|sample>`.
 
-A thin Hydra entry point over `sisr.training.train` (one stage) and `sisr.stages.run_stages` (experiments with a
+A thin Hydra entry point over `sisr.core.training.train` (one stage) and `sisr.core.stages.run_stages` (experiments with a
 `pretrain` block). A user error prints `error: <sentence>` and exits with status 2; a run stopped by SIGTERM,
 SIGINT or SIGUSR1 saves `last.ckpt`, records status `interrupted` and exits with 128 + the signal number.
 """
@@ -12,9 +12,9 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from sisr.cli import run_reporting_user_errors
+from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.lit.checkpointing import TrainingInterrupted
-from sisr.stages import train_or_stages
+from sisr.core.stages import train_or_stages
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

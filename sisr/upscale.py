@@ -1,11 +1,11 @@
 """Upscale your own images: `python -m sisr.upscale ckpt_path=<ckpt> input=<file|folder|glob> output=<folder>`.
 
 Writes `<output>/<input stem>.png` for every input image (gray stays gray: of an RGB model's output for a gray
-image, R = G = B up to the model's error, the first channel is kept, the one `sisr.metrics` scores for gray
+image, R = G = B up to the model's error, the first channel is kept, the one `sisr.protocol.metrics` scores for gray
 sources, so the files score exactly as `sisr.eval` does; alpha is upscaled with MATLAB bicubic
-and reattached, 16-bit PNG stays 16-bit; see `sisr.image_io`), with a progress bar and a summary. Large images are
+and reattached, 16-bit PNG stays 16-bit; see `sisr.data.pictures`), with a progress bar and a summary. Large images are
 tiled so that one tile's activations fit a memory budget (`tile_size=` overrides). `weights=<file>` takes any file
-`sisr.weights` reads instead of a checkpoint (ESRGAN / BasicSR RRDBNet files, sisr exports). An unreadable file is
+`sisr.weights.loading` reads instead of a checkpoint (ESRGAN / BasicSR RRDBNet files, sisr exports). An unreadable file is
 skipped with a warning and counted; an output that would overwrite an input is refused before anything runs.
 """
 
@@ -24,14 +24,14 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from sisr.cli import run_reporting_user_errors
+from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.data.images import IMAGE_EXTENSIONS, UnreadableImageError
 from sisr.data.layouts import list_images
-from sisr.errors import SISRError
-from sisr.image_io import Picture, read_picture, write_png
-from sisr.imresize import imresize
-from sisr.inference import super_resolve
-from sisr.runtime import (
+from sisr.plumbing.errors import SISRError
+from sisr.data.pictures import Picture, read_picture, write_png
+from sisr.protocol.imresize import imresize
+from sisr.inference.tiling import super_resolve
+from sisr.inference.runtime import (
     Runner,
     balanced_tile,
     bytes_per_lr_pixel,
@@ -42,7 +42,7 @@ from sisr.runtime import (
     pick_precision,
     tile_for_budget,
 )
-from sisr.weights import open_generator
+from sisr.weights.loading import open_generator
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from sisr.paths import shared_data_root
+from sisr.plumbing.paths import shared_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def locate_shared_data() -> Path:
-    """The shared data folder, as the library resolves it (sisr.paths), made absolute from the repository root."""
+    """The shared data folder, as the library resolves it (sisr.plumbing.paths), made absolute from the repository root."""
     path = shared_data_root()
     return path if path.is_absolute() else (REPO_ROOT / path).resolve()
 
@@ -48,26 +48,6 @@ def _cpu_determinism() -> None:
 
 
 CONF_DIR = REPO_ROOT / "conf"
-
-# Overrides that shrink every model so a few CPU batches take seconds.
-TINY_MODEL_OVERRIDES: dict[str, list[str]] = {
-    "srcnn": ["model.generator.num_features=8", "model.generator.mid_features=4"],
-    "srresnet": ["model.generator.num_features=8", "model.generator.num_blocks=1"],
-    "rrdb": ["model.generator.num_features=8", "model.generator.num_blocks=1", "model.generator.growth_channels=4"],
-    "srgan": [
-        "model.generator.num_features=8",
-        "model.generator.num_blocks=1",
-        "model.discriminator.num_features=4",
-        "model.perceptual_loss.weights=random-init-for-tests",
-    ],
-    "esrgan": [
-        "model.generator.num_features=8",
-        "model.generator.num_blocks=1",
-        "model.generator.growth_channels=4",
-        "model.discriminator.num_features=4",
-        "model.perceptual_loss.weights=random-init-for-tests",
-    ],
-}
 
 # Overrides that make a run hermetic and quick: embedded images, two batches, one short validation.
 SMOKE_OVERRIDES = [

@@ -16,15 +16,15 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 from sisr.lit.adversarial import AdversarialSRModule
 from sisr.lit.base import NonFiniteLossError
 from sisr.lit.pixel import PixelSRModule
 from sisr.losses import AdversarialLoss, PerceptualLoss, PixelLoss
 from sisr.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from sisr.models.srresnet import SRResNet
-from sisr.training import build_trainer
-from sisr.vgg import RANDOM_INIT_FOR_TESTS
+from sisr.core.training import build_trainer
+from sisr.losses.vgg import RANDOM_INIT_FOR_TESTS
 
 SCALE, PATCH = 2, 32
 

@@ -12,10 +12,11 @@ from omegaconf import OmegaConf
 
 from benchmarks.leaderboard.collect import find_runs
 from benchmarks.run import main, parse_args, run
-from sisr.errors import SISRError
-from sisr.stages import STAGE1_DIR, STAGE2_DIR, run_stages
-from sisr.training import train
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.plumbing.errors import SISRError
+from sisr.core.stages import STAGE1_DIR, STAGE2_DIR, run_stages
+from sisr.core.training import train
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 # Bicubic x4 on Set5 from REFERENCE.md, and how close an implementation of the protocol must land.
 BICUBIC_SET5_X4 = (28.42, 0.8104)
@@ -35,7 +36,7 @@ visual: {set: Set5, image: img_002, scale: 4, top: 8, left: 8, size: 32, zoom: 2
 @pytest.fixture()
 def fake_sweep(compose_train, tmp_path: Path) -> Path:
     """A multirun folder as `python -m sisr.train -m` leaves it, with one real tiny SRCNN run, then moved."""
-    overrides = ["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "test_after_fit=false", "logger=csv"]
+    overrides = ["model=srcnn", *SMOKE_OVERRIDES, *tiny_overrides("srcnn"), "test_after_fit=false", "logger=csv"]
     cfg = compose_train(overrides, run="multiruns/2026-01-01_00-00-00/0")
     train(cfg)
     run_dir = Path(cfg.paths.output_dir)
@@ -107,7 +108,7 @@ def test_run_without_checkpoints_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_both_stages_of_a_two_stage_run_are_rows_scoring_their_final_weights(compose_train) -> None:
-    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srgan"], "logger=csv"]
+    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *tiny_overrides("srgan"), "logger=csv"]
     cfg = compose_train([*overrides, "test_after_fit=false"], run="sweep/srgan_x4")
     stages = run_stages(cfg)
     runs = find_runs(Path(cfg.paths.output_dir).parent)
@@ -123,7 +124,7 @@ def bicubic_outputs(shared_data_dir: Path, folder: Path, scale: int = 4) -> Path
     import torch
     from PIL import Image
 
-    from sisr.imresize import imresize_uint8_levels
+    from sisr.protocol.imresize import imresize_uint8_levels
 
     (folder / "Set5").mkdir(parents=True)
     for lr_path in sorted((shared_data_dir / "benchmark" / "Set5" / f"image_SRF_{scale}").glob("*_LR.png")):

@@ -14,8 +14,8 @@ from benchmarks.leaderboard.collect import learning_curve
 from benchmarks.leaderboard.plots import learning_curves
 from benchmarks.leaderboard.profile import load_profile, runnable_jobs, unmet_requirement
 from benchmarks.leaderboard.report import to_markdown
-from sisr.errors import SISRError
-from sisr.vgg import RANDOM_INIT_FOR_TESTS, imagenet_cache_path
+from sisr.plumbing.errors import SISRError
+from sisr.losses.vgg import RANDOM_INIT_FOR_TESTS, imagenet_cache_path
 from tests.test_benchmarks_profile import compose_job
 from tests.test_benchmarks_table import board_with_rows
 

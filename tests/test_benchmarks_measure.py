@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from benchmarks.leaderboard.measure import CPU_MEMORY_METHOD, count_macs, measure_in_subprocess, resolve_device
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 from sisr.models.srcnn import SRCNN
 
 

@@ -15,9 +15,9 @@ from benchmarks.leaderboard.collect import TrainedRun, find_runs, in_profile_ord
 from benchmarks.leaderboard.profile import PROFILES_DIR, job_name, load_profile
 from benchmarks.leaderboard.score import CONF_DIR
 from benchmarks.leaderboard.train import quote_override_value, train_command
-from sisr.errors import SISRError
-from sisr.stages import stage1_config
-from sisr.training import capped_budget
+from sisr.plumbing.errors import SISRError
+from sisr.core.stages import stage1_config
+from sisr.core.training import capped_budget
 
 
 def test_tiny_profile_covers_all_four_architectures_on_the_shared_sets() -> None:
@@ -120,7 +120,7 @@ def test_train_command_is_a_one_job_multirun_into_the_sweep(tmp_path: Path) -> N
     assert "hydra.sweep.subdir=srgan_x4" in command
     assert command.index("experiment=srgan_x4") > command.index("data=sample")  # job overrides after the shared ones
     assert "data.scale=4" in command
-    assert not any("checkpoint" in part for part in command)  # stage 1 hands over inside the job (sisr.stages)
+    assert not any("checkpoint" in part for part in command)  # stage 1 hands over inside the job (sisr.core.stages)
     assert job_name("srgan", 4) == "srgan_x4"
     assert quote_override_value("/a/it's=1.ckpt") == "'/a/it\\'s=1.ckpt'"
 

@@ -22,7 +22,7 @@ from benchmarks.leaderboard.table import (
     set_results,
     sort_rows,
 )
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 ENTRIES = load_paper_entries()
 PAPER_WIDTHS = {"num_features": 64, "mid_features": 32}

@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sisr.imresize import bicubic_upscale
-from sisr.evaluation import evaluate
-from sisr.metrics import SRMetrics
+from sisr.protocol.imresize import bicubic_upscale
+from sisr.core.evaluation import evaluate
+from sisr.protocol.metrics import SRMetrics
 from tests.conftest import compose_config
 
 # REFERENCE.md, "Calibration": published (PSNR dB, SSIM) of bicubic upscaling, Y channel, crop = scale.

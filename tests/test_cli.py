@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES, locate_shared_data
+from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
 
 
 def run_cli(module: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -76,7 +76,3 @@ def test_training_the_bicubic_baseline_is_refused(tmp_path: Path) -> None:
     assert "nothing to train" in result.stderr
     assert "Traceback" not in result.stderr
 
-
-def test_tiny_overrides_exist_for_every_trainable_model() -> None:
-    configs = {p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml")} - {"bicubic"}
-    assert configs == set(TINY_MODEL_OVERRIDES)

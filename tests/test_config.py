@@ -67,7 +67,7 @@ def test_pixel_model_configs_hold_the_papers_recipes(compose_train) -> None:
 
 
 def test_a_test_set_may_be_a_folder_path(compose_train, shared_data_dir: Path) -> None:
-    from sisr.evaluation import evaluate
+    from sisr.core.evaluation import evaluate
 
     folder = shared_data_dir / "benchmark" / "Set5" / "image_SRF_4"
     by_path = evaluate(compose_train(["data.scale=4", f"data.test_sets=[{folder}]", "lpips=false"], "eval", "a"))

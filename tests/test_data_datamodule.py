@@ -18,7 +18,7 @@ from sisr.data import sample
 from sisr.data.datamodule import SRDataModule
 from sisr.data.layouts import list_images
 from sisr.data.sources import SOURCES
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 
 def _png_bytes(h: int, w: int, seed: int) -> bytes:

@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader
 from sisr.data import cache as cache_module
 from sisr.data.cache import build_cache, subimage_positions
 from sisr.data.datasets import SREvalDataset, SRTrainDataset
-from sisr.imresize import bicubic_degrade
+from sisr.protocol.imresize import bicubic_degrade
 from sisr.data.layouts import find_pairs
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 SCALE = 2
 

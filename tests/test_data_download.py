@@ -14,7 +14,7 @@ import pytest
 
 from sisr.data import download as dl
 from sisr.data.sources import DIV2K_SCALES, SOURCES, Source, div2k_sources
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:

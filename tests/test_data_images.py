@@ -15,7 +15,7 @@ from PIL import Image
 from sisr.data.cache import build_cache
 from sisr.data.images import UnreadableImageError, load_image, sixteen_to_eight
 from sisr.data.layouts import find_pairs
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 RNG = np.random.default_rng(0)
 

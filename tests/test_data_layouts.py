@@ -12,7 +12,7 @@ from PIL import Image
 from sisr.data.cache import build_cache
 from sisr.data.images import load_image
 from sisr.data.layouts import find_pairs, list_images, named_set_folder
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 RNG = np.random.default_rng(1)
 
@@ -97,7 +97,7 @@ def test_hidden_files_sidecars_and_temp_files_are_never_images(tmp_path, caplog)
     (folder / "._a.png").write_bytes(b"\x00\x05\x16\x07")  # macOS AppleDouble sidecar
     (folder / ".DS_Store").write_bytes(b"\x00")
     (folder / ".motorcycle_left.1234.png").write_bytes((folder / "a.png").read_bytes()[:40])  # half-written
-    (folder / ".a.png.k2j3.tmp").write_bytes(b"")  # sisr.files.atomic_write in progress
+    (folder / ".a.png.k2j3.tmp").write_bytes(b"")  # sisr.plumbing.files.atomic_write in progress
     with caplog.at_level(logging.WARNING, logger="sisr.data.layouts"):
         pairs = find_pairs(folder, 2)
     assert [p.hr.name for p in pairs] == ["a.png"]

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from sisr.evaluation import evaluate
-from tests.conftest import REPO_ROOT, TINY_MODEL_OVERRIDES, locate_shared_data
+from sisr.core.evaluation import evaluate
+from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.configs import tiny_overrides
 
 
 @pytest.mark.slow
 def test_two_process_training_scores_every_image_once(tmp_path: Path, compose_train) -> None:
     run_dir = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "sisr.train", "model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], "data=shared",
+        sys.executable, "-m", "sisr.train", "model=srcnn", *tiny_overrides("srcnn"), "data=shared",
         "data.scale=3", "data.patch_size=33", "data.batch_size=4", "data.num_workers=0", "data.val_sets=[Set5,Set14]",
         "data.test_sets=[Set5,Set14]", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
         "trainer.max_steps=3", "trainer.val_check_interval=3", "trainer.enable_progress_bar=false", "logger=csv",

@@ -12,11 +12,11 @@ from PIL import Image
 
 from sisr.data.images import load_image
 from sisr.data.transforms import to_tensor
-from sisr.errors import SISRError
-from sisr.evaluation import evaluate
-from sisr.metrics import to_uint8_range
+from sisr.plumbing.errors import SISRError
+from sisr.core.evaluation import evaluate
+from sisr.protocol.metrics import to_uint8_range
 from sisr.models.bicubic import Bicubic
-from sisr.precomputed import belongs_to
+from sisr.core.precomputed import belongs_to
 
 SETS = ["Set5", "Set14"]  # Set14 holds a grayscale image: the gray scoring path is compared too
 

@@ -11,13 +11,14 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
-from sisr.cli import to_container
-from sisr.errors import SISRError
+from sisr.plumbing.cli import to_container
+from sisr.plumbing.errors import SISRError
 from sisr.export import export
-from sisr.onnx_export import ONNX_OPSET
-from sisr.provenance import config_hash
-from sisr.weights import load_weights
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.weights.onnx import ONNX_OPSET
+from sisr.plumbing.provenance import config_hash
+from sisr.weights.loading import load_weights
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -27,7 +28,7 @@ def write_checkpoint(compose_train, model: str, run_dir: Path, ema: bool = False
     """A sisr checkpoint (the keys `sisr.train` saves) of a random tiny generator, in a run folder with metrics.json.
 
     Returns the checkpoint and the generator whose weights inference should use (the EMA copy when `ema`)."""
-    cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES[model]])
+    cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *tiny_overrides(model)])
     config = to_container(cfg)
     generator = instantiate(cfg.model.generator).eval()
     state = {f"generator.{k}": v for k, v in generator.state_dict().items()}

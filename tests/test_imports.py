@@ -60,7 +60,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycles_in_sisr_or_benchmarks() -> None:
     graph = import_graph()
-    assert "sisr.training" in graph and "sisr.train" in graph
+    assert "sisr.core.training" in graph and "sisr.train" in graph
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
 
@@ -70,8 +70,47 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+ENTRY_POINTS = {"sisr.train", "sisr.eval", "sisr.upscale", "sisr.export", "sisr.demo", "benchmarks.run"}
+
+# What each package of sisr may import (besides itself), lowest layer first. Entry points (the top-level modules)
+# may import any of them; `sisr.core` may import every package; nothing imports an entry point.
+LAYERS: dict[str, set[str]] = {
+    "plumbing": set(),
+    "protocol": {"plumbing"},
+    "models": {"plumbing", "protocol"},
+    "losses": {"plumbing", "protocol", "models"},
+    "inference": {"plumbing"},
+    "weights": {"plumbing", "protocol", "models"},
+    "data": {"plumbing", "protocol"},
+    "lit": {"plumbing", "protocol", "models", "losses", "inference", "weights", "data"},
+    "core": {"plumbing", "protocol", "models", "losses", "inference", "weights", "data", "lit"},
+}
+
+
+def sisr_package(module: str) -> str | None:
+    """The package of sisr that `module` belongs to (`sisr.core.training` -> `core`); None for entry points."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "sisr" and len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_sisr_module_sits_in_a_layer_or_is_an_entry_point() -> None:
+    modules = {m for m in import_graph() if m.startswith("sisr.")}
+    loose = {m for m in modules if sisr_package(m) is None} - ENTRY_POINTS
+    assert not loose, f"modules outside sisr's packages that are not entry points: {sorted(loose)}"
+
+
+def test_packages_import_only_lower_layers() -> None:
+    graph = import_graph()
+    offenders = {
+        module: sorted(target for target in targets if (used := sisr_package(target)) and used != package and used not in LAYERS[package])
+        for module, targets in graph.items()
+        if (package := sisr_package(module))
+    }
+    offenders = {module: targets for module, targets in offenders.items() if targets}
+    assert not offenders, offenders
+
+
 def test_cores_never_import_entry_points() -> None:
     graph = import_graph()
-    entry_points = {"sisr.train", "sisr.eval", "benchmarks.run"}
-    offenders = {module: graph[module] & entry_points for module in graph if graph[module] & entry_points}
+    offenders = {module: graph[module] & ENTRY_POINTS for module in graph if graph[module] & ENTRY_POINTS}
     assert not offenders, offenders

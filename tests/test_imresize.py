@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sisr.imresize import bicubic_degrade, bicubic_upscale, contributions, cubic, imresize
-from sisr.errors import SISRError
+from sisr.protocol.imresize import bicubic_degrade, bicubic_upscale, contributions, cubic, imresize
+from sisr.plumbing.errors import SISRError
 
 
 # ------------------------------------------------------------------------------ independent numpy reference

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sisr.inference import _dihedral, _inverse_dihedral, self_ensemble, super_resolve, tiled_forward
+from sisr.inference.tiling import _dihedral, _inverse_dihedral, self_ensemble, super_resolve, tiled_forward
 from sisr.models.bicubic import Bicubic
 from sisr.models.rrdbnet import RRDBNet
 from sisr.models.srresnet import SRResNet

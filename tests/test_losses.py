@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from torchvision.models import vgg19
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 from sisr.losses import AdversarialLoss, PerceptualLoss, PixelLoss
-from sisr.vgg import IMAGENET_WEIGHTS, RANDOM_INIT_FOR_TESTS, VGG19Features, imagenet_cache_path, vgg19_layer_indices
+from sisr.losses.vgg import IMAGENET_WEIGHTS, RANDOM_INIT_FOR_TESTS, VGG19Features, imagenet_cache_path, vgg19_layer_indices
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]  # torchvision's ImageNet preprocessing, written out by hand
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -242,7 +242,7 @@ def test_imagenet_weights_load_from_the_hub_cache_without_network(
 
 
 def test_random_init_only_when_asked_and_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING", logger="sisr.vgg"):
+    with caplog.at_level("WARNING", logger="sisr.losses.vgg"):
         VGG19Features(["conv1_1"], weights=RANDOM_INIT_FOR_TESTS)
     assert "RANDOMLY initialised" in caplog.text and "tests only" in caplog.text
     with pytest.raises(SISRError, match="does not exist"):
@@ -290,7 +290,7 @@ def test_feature_scale_scales_the_loss() -> None:
 
 
 def test_pixel_loss_on_y_ignores_chroma_errors() -> None:
-    from sisr.models.color import rgb_to_ycbcr, ycbcr_to_rgb
+    from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
 
     hr = torch.rand(2, 3, 8, 8)
     ycbcr = rgb_to_ycbcr(hr)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from sisr.lpips import alexnet_weights_path, build_lpips, lpips_unavailable_reason
+from sisr.protocol.lpips import alexnet_weights_path, build_lpips, lpips_unavailable_reason
 
 
 def test_missing_weights_give_a_note_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,7 +43,7 @@ def test_cached_weights_are_used_without_a_download(tmp_path: Path, monkeypatch:
 def test_sisr_eval_reports_lpips_per_set_when_weights_are_cached(
     compose_train, shared_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sisr.evaluation import evaluate
+    from sisr.core.evaluation import evaluate
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     path = alexnet_weights_path()
@@ -57,7 +57,7 @@ def test_sisr_eval_reports_lpips_per_set_when_weights_are_cached(
 
 
 def test_sisr_eval_says_when_lpips_was_skipped(compose_train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sisr.evaluation import evaluate
+    from sisr.core.evaluation import evaluate
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     results = evaluate(compose_train(["model=bicubic", "data.scale=4", "data.test_sets=[Set5]"], config_name="eval"))

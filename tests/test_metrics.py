@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from scipy.signal import convolve2d
 
-from sisr.imresize import bicubic_upscale
-from sisr.errors import SISRError
-from sisr.metrics import SRMetrics, psnr, rgb_to_y, ssim, to_uint8_range
+from sisr.protocol.imresize import bicubic_upscale
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.metrics import SRMetrics, psnr, rgb_to_y, ssim, to_uint8_range
 
 
 # ---------------------------------------------------------------------------- independent numpy protocol

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sisr.metrics import SRMetrics
+from sisr.protocol.metrics import SRMetrics
 
 IMAGES = 6
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from sisr.imresize import imresize
-from sisr.errors import SISRError
+from sisr.protocol.imresize import imresize
+from sisr.plumbing.errors import SISRError
 from sisr.models.bicubic import Bicubic
-from sisr.models.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sisr.models.common import count_parameters, default_init_weights
 from sisr.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from sisr.models.rrdbnet import RRDBNet
@@ -179,7 +179,7 @@ def test_bicubic_model_is_imresize() -> None:
 
 
 def test_bicubic_model_matches_matlab_on_uint8_images() -> None:
-    from sisr.imresize import bicubic_upscale
+    from sisr.protocol.imresize import bicubic_upscale
 
     lr = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
     expected = torch.from_numpy(bicubic_upscale(lr, 3)).permute(2, 0, 1).double() / 255

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sisr import paths
+from sisr.plumbing import paths
 from tests.conftest import compose_config
 
 

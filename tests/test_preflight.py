@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from sisr.errors import SISRError
-from sisr.stages import STAGE1_DIR, run_stages
-from sisr.training import RUN_LOCK, train
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.plumbing.errors import SISRError
+from sisr.core.stages import STAGE1_DIR, run_stages
+from sisr.core.training import RUN_LOCK, train
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-SRCNN = ["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "logger=none", "test_after_fit=false"]
+SRCNN = ["model=srcnn", *SMOKE_OVERRIDES, *tiny_overrides("srcnn"), "logger=none", "test_after_fit=false"]
 
 
 def test_missing_vgg_weights_stop_a_two_stage_run_before_stage_1(compose_train, tmp_path: Path) -> None:
-    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srgan"], "logger=none"]
+    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *tiny_overrides("srgan"), "logger=none"]
     cfg = compose_train([*overrides, f"model.perceptual_loss.weights={tmp_path / 'missing_vgg19.pth'}"])
     with pytest.raises(SISRError, match="VGG19 weights file .*missing_vgg19.pth does not exist"):
         run_stages(cfg)
@@ -34,11 +35,11 @@ def test_missing_dataset_stops_before_training(compose_train, tmp_path: Path) ->
 
 
 def test_pretrained_generator_of_another_shape_names_both(compose_train) -> None:
-    small = train(compose_train([*SRCNN[:1], "model=srresnet", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srresnet"]]))
+    small = train(compose_train([*SRCNN[:1], "model=srresnet", *SMOKE_OVERRIDES, *tiny_overrides("srresnet")]))
     gan = [
         "model=srgan",
         *SMOKE_OVERRIDES,
-        *TINY_MODEL_OVERRIDES["srgan"],
+        *tiny_overrides("srgan"),
         "model.generator.num_features=16",
         f"model.pretrained_generator={small['last_checkpoint']}",
     ]
@@ -50,7 +51,7 @@ def test_resuming_a_checkpoint_of_another_scale_or_model_is_refused(compose_trai
     first = train(compose_train(SRCNN))
     with pytest.raises(SISRError, match=r"holds a SRCNN x4 run but this config builds SRCNN x2"):
         train(compose_train([*SRCNN, "data.scale=2", f"ckpt_path={first['last_checkpoint']}"], run="x2"))
-    other = ["model=srresnet", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srresnet"], f"ckpt_path={first['last_checkpoint']}"]
+    other = ["model=srresnet", *SMOKE_OVERRIDES, *tiny_overrides("srresnet"), f"ckpt_path={first['last_checkpoint']}"]
     with pytest.raises(SISRError, match=r"holds a SRCNN x4 run but this config builds SRResNet x4"):
         train(compose_train(other, run="other"))
 

@@ -13,13 +13,13 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset
 
-import sisr.training as training
+import sisr.core.training as training
 from sisr.lit.data_wait import DataWait
 from sisr.lit.pixel import PixelSRModule
 from sisr.lit.progress import BudgetProgressBar
 from sisr.losses import PixelLoss
 from sisr.models.srcnn import SRCNN
-from tests.conftest import TINY_MODEL_OVERRIDES
+from tests.configs import tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -59,7 +59,7 @@ class BarRecorder(Callback):
 
 
 def train_recording(compose_train, overrides: list[str], monkeypatch: pytest.MonkeyPatch, run: str = "run") -> tuple:
-    """Train through `sisr.training.train` with a `BarRecorder` after the configured callbacks."""
+    """Train through `sisr.core.training.train` with a `BarRecorder` after the configured callbacks."""
     recorder = BarRecorder()
     original = training.build_callbacks_and_loggers
 
@@ -72,7 +72,7 @@ def train_recording(compose_train, overrides: list[str], monkeypatch: pytest.Mon
 
 
 def test_the_bar_counts_batches_over_the_whole_budget_across_epochs(compose_train, monkeypatch, capsys) -> None:
-    overrides = ["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *SHORT_EPOCHS, "trainer.max_steps=6",
+    overrides = ["model=srcnn", *tiny_overrides("srcnn"), *SHORT_EPOCHS, "trainer.max_steps=6",
                  "trainer.val_check_interval=3"]  # fmt: skip
     summary, recorder = train_recording(compose_train, overrides, monkeypatch)
     assert summary["batches"] == 6
@@ -86,7 +86,7 @@ def test_the_bar_counts_batches_over_the_whole_budget_across_epochs(compose_trai
 
 
 def test_a_gan_bar_counts_batches_not_optimizer_steps(compose_train, monkeypatch) -> None:
-    overrides = ["model=srgan", *TINY_MODEL_OVERRIDES["srgan"], *SHORT_EPOCHS, "trainer.max_steps=3",
+    overrides = ["model=srgan", *tiny_overrides("srgan"), *SHORT_EPOCHS, "trainer.max_steps=3",
                  "trainer.val_check_interval=3"]  # fmt: skip
     summary, recorder = train_recording(compose_train, overrides, monkeypatch)
     assert summary["global_step"] == 6
@@ -94,7 +94,7 @@ def test_a_gan_bar_counts_batches_not_optimizer_steps(compose_train, monkeypatch
 
 
 def test_a_resumed_run_starts_the_bar_where_it_stopped(compose_train, monkeypatch) -> None:
-    base = ["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *SHORT_EPOCHS, "trainer.val_check_interval=2"]
+    base = ["model=srcnn", *tiny_overrides("srcnn"), *SHORT_EPOCHS, "trainer.val_check_interval=2"]
     first, _ = train_recording(compose_train, [*base, "trainer.max_steps=2"], monkeypatch)
     resume = [*base, "trainer.max_steps=5", f"ckpt_path={first['last_checkpoint']}"]
     _, recorder = train_recording(compose_train, resume, monkeypatch, run="resumed")

@@ -16,11 +16,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from sisr.checkpoints import load_generator, read_checkpoint
-from sisr.evaluation import evaluate
+from sisr.weights.checkpoints import load_generator, read_checkpoint
+from sisr.core.evaluation import evaluate
 from sisr.lit.checkpointing import TrainingInterrupted
-from sisr.training import train
-from tests.conftest import REPO_ROOT, TINY_MODEL_OVERRIDES, locate_shared_data
+from sisr.core.training import train
+from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.configs import tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -91,7 +92,7 @@ def test_resume_after_a_crash_is_bitwise_identical(compose_train, model: str, wo
     # batch 6 (mid-epoch) runs across the epoch boundary to batch 14.
     overrides = [
         f"model={model}",
-        *TINY_MODEL_OVERRIDES[model],
+        *tiny_overrides(model),
         *QUICK_DATA,
         f"data.num_workers={workers}",
         "data.persistent_workers=false",
@@ -121,7 +122,7 @@ def test_resume_after_a_crash_is_bitwise_identical(compose_train, model: str, wo
 
 
 def test_resumed_run_appends_to_the_csv_history(compose_train) -> None:
-    overrides = ["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "data.repeat=4", "logger=csv"]
+    overrides = ["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4", "logger=csv"]
     first = _run(compose_train, [*overrides, "trainer.max_steps=4", "trainer.val_check_interval=2"], "run")
     csv_file = Path(first["last_checkpoint"]).parents[1] / "csv" / "metrics.csv"
     rows_before = csv_file.read_text().splitlines()
@@ -136,7 +137,7 @@ def test_resumed_run_appends_to_the_csv_history(compose_train) -> None:
 def test_sigterm_saves_the_state_records_interrupted_and_exits_non_zero(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     command = [
-        sys.executable, "-m", "sisr.train", "model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA,
+        sys.executable, "-m", "sisr.train", "model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA,
         "data.repeat=4", "logger=csv", "trainer.max_steps=1000000", "trainer.val_check_interval=100000",
         "callbacks.model_checkpoint.every_n_train_steps=5", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
@@ -167,7 +168,7 @@ def test_sigterm_saves_the_state_records_interrupted_and_exits_non_zero(tmp_path
 
 # --------------------------------------------------------------------------------------------- atomic saves
 def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(compose_train, monkeypatch) -> None:
-    overrides = ["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "logger=none", "test_after_fit=false"]
+    overrides = ["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "logger=none", "test_after_fit=false"]
     first = _run(compose_train, [*overrides, "trainer.max_steps=2", "trainer.val_check_interval=2"], "run")
     last = Path(first["last_checkpoint"])
     before = last.read_bytes()
@@ -178,7 +179,7 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(compose_
 
     monkeypatch.setattr(torch, "save", full_disk)
     resume = [*overrides, "trainer.max_steps=4", "trainer.val_check_interval=4", "ckpt_path=auto"]
-    from sisr.errors import SISRError
+    from sisr.plumbing.errors import SISRError
 
     with pytest.raises(SISRError, match=rf"could not write \S+\.ckpt in {last.parent} \(No space left"):
         _run(compose_train, resume, "run")
@@ -190,9 +191,9 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(compose_
 
 def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_train, monkeypatch) -> None:
     # What submitit does on preemption (SIGUSR2): its handler requeues the job. It must run after last.ckpt is saved.
-    import sisr.training as training
+    import sisr.core.training as training
 
-    cfg = compose_train(["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "data.repeat=4",
+    cfg = compose_train(["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4",
                          "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     calls: list[tuple[int, bool]] = []
@@ -217,9 +218,9 @@ def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_tra
 def test_sigterm_after_the_batch_check_is_still_saved_and_interrupted(compose_train, monkeypatch) -> None:
     # The signal can land after RunCheckpoint's check in a batch; Lightning then ends the fit at the end of that
     # batch with its own SIGTERMException (a SystemExit with status 0). It must still save and count as interrupted.
-    import sisr.training as training
+    import sisr.core.training as training
 
-    cfg = compose_train(["model=srcnn", *TINY_MODEL_OVERRIDES["srcnn"], *QUICK_DATA, "data.repeat=4",
+    cfg = compose_train(["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4",
                          "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
 
     class LateSigterm(Callback):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sisr.evaluation import evaluate
+from sisr.core.evaluation import evaluate
 from tests.conftest import REPO_ROOT
 from tests.test_upscale import run_upscale
 

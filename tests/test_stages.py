@@ -12,10 +12,11 @@ import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Callback
 
-from sisr.errors import SISRError
-from sisr.stages import STAGE1_DIR, STAGE2_DIR, run_stages, stage1_config
-from sisr.training import train
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.plumbing.errors import SISRError
+from sisr.core.stages import STAGE1_DIR, STAGE2_DIR, run_stages, stage1_config
+from sisr.core.training import train
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 EXPERIMENTS = {"srgan_x4": "srgan", "esrgan_x4": "esrgan"}
 PROBE = ["+callbacks.fit_start_probe._target_=tests.test_stages.FitStartProbe"]
@@ -99,7 +100,7 @@ def test_stages_need_a_gan_model_and_a_checkpoint_callback(compose_train) -> Non
 @pytest.mark.parametrize("model", ["srgan", "esrgan"])
 def test_single_stage_gan_smoke(compose_train, model: str) -> None:
     single = [f"model={model}", "model.pretrained_generator=null", "logger=csv", "test_after_fit=false"]
-    cfg = compose_train([*single, *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES[model]])
+    cfg = compose_train([*single, *SMOKE_OVERRIDES, *tiny_overrides(model)])
     summary = train(cfg)
     assert summary["batches"] == 2 and summary["global_step"] == 4  # one G and one D step per batch
     assert torch.isfinite(torch.tensor(summary["val"]["val/psnr"]))
@@ -109,7 +110,7 @@ def test_single_stage_gan_smoke(compose_train, model: str) -> None:
 @pytest.mark.parametrize("experiment", ["srgan_x4", "esrgan_x4"])
 def test_two_stage_experiment_chains_stage2_onto_stage1(compose_train, probe, experiment: str) -> None:
     model = EXPERIMENTS[experiment]
-    overrides = [f"experiment={experiment}", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES[model], *QUICK, *PROBE]
+    overrides = [f"experiment={experiment}", *SMOKE_OVERRIDES, *tiny_overrides(model), *QUICK, *PROBE]
     cfg = compose_train(overrides)
     run_dir = Path(cfg.paths.output_dir)
     result = run_stages(cfg)
@@ -138,7 +139,7 @@ def test_two_stage_experiment_chains_stage2_onto_stage1(compose_train, probe, ex
 
 
 def test_restart_reuses_stage1_and_a_given_generator_skips_it(compose_train, probe) -> None:
-    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srgan"], *QUICK, *PROBE]
+    overrides = ["experiment=srgan_x4", *SMOKE_OVERRIDES, *tiny_overrides("srgan"), *QUICK, *PROBE]
     first = run_stages(compose_train(overrides))
     stage1_checkpoint = Path(first["pretrained_generator"])
     stamp = stage1_checkpoint.stat().st_mtime_ns

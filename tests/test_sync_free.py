@@ -2,7 +2,7 @@
 
 On a GPU every read of a tensor's value (`.item()`, `bool(t)`, `.tolist()`, ...) and every copy of host data onto
 the device blocks the host until the GPU has finished all queued work. These tests run sisr's real training stack
-(default callbacks, loggers and progress bar, built by `sisr.training`) on the CPU with those calls counted, and
+(default callbacks, loggers and progress bar, built by `sisr.core.training`) on the CPU with those calls counted, and
 find none between log intervals; at each interval the reads are the guard against non-finite losses, the progress
 bar and the loggers. (`python -m benchmarks.speed.gpu_check` counts the real syncs on a GPU.)
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.speed.step_timing import HostReads, ReadsPerBatch, build_sisr, compose_train, make_batches, replay
-from tests.conftest import TINY_MODEL_OVERRIDES
+from tests.configs import tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -24,7 +24,7 @@ BATCHES = 13  # three log intervals (batches 4, 8, 12); counting starts at batch
 
 def reads_per_batch(model: str, tmp_path: Path, extra: list[str] = ()) -> tuple[dict[int, int], HostReads]:
     overrides = [
-        *TINY_MODEL_OVERRIDES[model],
+        *tiny_overrides(model),
         "data.batch_size=2",
         "data.patch_size=32",
         "trainer.accelerator=cpu",

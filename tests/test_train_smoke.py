@@ -9,17 +9,18 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from sisr.checkpoints import load_generator
-from sisr.evaluation import evaluate
-from sisr.training import train
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.weights.checkpoints import load_generator
+from sisr.core.evaluation import evaluate
+from sisr.core.training import train
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 TRAINABLE_MODELS = ["srcnn", "srresnet", "rrdb", "srgan", "esrgan"]
 
 
 @pytest.mark.parametrize("model", TRAINABLE_MODELS)
 def test_every_model_trains_validates_and_checkpoints(model: str, compose_train) -> None:
-    cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES[model]])
+    cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *tiny_overrides(model)])
     summary = train(cfg)
 
     run_dir = Path(cfg.paths.output_dir)
@@ -36,7 +37,7 @@ def test_every_model_trains_validates_and_checkpoints(model: str, compose_train)
 
 def test_validation_metric_equals_sisr_eval_on_the_checkpoint(compose_train, tmp_path: Path) -> None:
     # Validate on the whole Sample set (2 images) so that training and sisr.eval score the same images.
-    overrides = [*SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srresnet"], "data.val_max_images=null", "test_after_fit=false"]
+    overrides = [*SMOKE_OVERRIDES, *tiny_overrides("srresnet"), "data.val_max_images=null", "test_after_fit=false"]
     summary = train(compose_train(["model=srresnet", *overrides]))
 
     eval_cfg = compose_train(
@@ -51,7 +52,7 @@ def test_validation_metric_equals_sisr_eval_on_the_checkpoint(compose_train, tmp
 
 
 def test_generator_is_rebuilt_from_the_config_saved_in_the_checkpoint(compose_train) -> None:
-    cfg = compose_train(["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "test_after_fit=false"])
+    cfg = compose_train(["model=srcnn", *SMOKE_OVERRIDES, *tiny_overrides("srcnn"), "test_after_fit=false"])
     summary = train(cfg)
     generator, config = load_generator(summary["last_checkpoint"])
     assert type(generator).__name__ == "SRCNN"
@@ -60,7 +61,7 @@ def test_generator_is_rebuilt_from_the_config_saved_in_the_checkpoint(compose_tr
 
 
 def test_interrupted_run_resumes_from_its_last_checkpoint(compose_train) -> None:
-    base = ["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "test_after_fit=false"]
+    base = ["model=srcnn", *SMOKE_OVERRIDES, *tiny_overrides("srcnn"), "test_after_fit=false"]
     first = train(compose_train(base))
     resumed = train(compose_train([*base, "trainer.max_steps=4", "budget_cap=4", f"ckpt_path={first['last_checkpoint']}"], run="resumed"))
     assert first["global_step"] == 2
@@ -73,7 +74,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(compose_train) -> None
 def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_intact(
     compose_train, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = ["model=srcnn", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srcnn"], "test_after_fit=false", "logger=none"]
+    base = ["model=srcnn", *SMOKE_OVERRIDES, *tiny_overrides("srcnn"), "test_after_fit=false", "logger=none"]
     first = train(compose_train(base))
     last = Path(first["last_checkpoint"])
     before = last.read_bytes()

@@ -11,9 +11,10 @@ import torch
 
 from benchmarks.speed import train_speed
 from benchmarks.speed.step_timing import PlainStep, build_sisr, compose_train, make_batches, replay
-from sisr.checkpoints import load_generator
-from sisr.training import build_model, train
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.weights.checkpoints import load_generator
+from sisr.core.training import build_model, train
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -23,7 +24,7 @@ def test_the_plain_loop_does_the_same_work_as_sisr(model: str, tmp_path: Path) -
     # Same initial weights, same batches: after three batches both sides hold the same generator, bit for bit,
     # so the benchmark compares equal work.
     batches = 3
-    overrides = [*TINY_MODEL_OVERRIDES[model], "data.batch_size=2", "data.patch_size=32", "trainer.accelerator=cpu",
+    overrides = [*tiny_overrides(model), "data.batch_size=2", "data.patch_size=32", "trainer.accelerator=cpu",
                  f"trainer.max_steps={batches}", f"trainer.val_check_interval={batches + 1}", "logger=none",
                  "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]  # fmt: skip
     cfg = compose_train(model, overrides, tmp_path)
@@ -54,7 +55,7 @@ def test_train_speed_reports_a_ratio_per_model(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------- speed options
 def test_channels_last_trains_and_its_checkpoint_loads_as_usual(compose_train) -> None:
-    cfg = compose_train(["model=srresnet", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srresnet"], "model.channels_last=true",
+    cfg = compose_train(["model=srresnet", *SMOKE_OVERRIDES, *tiny_overrides("srresnet"), "model.channels_last=true",
                          "test_after_fit=false"])  # fmt: skip
     summary = train(cfg)
     assert summary["status"] == "completed" and torch.isfinite(torch.tensor(summary["val"]["val/psnr"]))
@@ -63,7 +64,7 @@ def test_channels_last_trains_and_its_checkpoint_loads_as_usual(compose_train) -
 
 
 def test_channels_last_keeps_weights_in_nhwc_order(tmp_path: Path) -> None:
-    cfg = compose_train("srgan", [*TINY_MODEL_OVERRIDES["srgan"], "model.channels_last=true"], tmp_path)
+    cfg = compose_train("srgan", [*tiny_overrides("srgan"), "model.channels_last=true"], tmp_path)
     module = build_model(cfg)
     convolutions = [p for p in [*module.generator.parameters(), *module.discriminator.parameters()] if p.dim() == 4]
     assert convolutions and all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
@@ -71,7 +72,7 @@ def test_channels_last_keeps_weights_in_nhwc_order(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("model", ["srcnn", "srgan"])
 def test_bf16_mixed_trains_every_step(model: str, compose_train) -> None:
-    cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES[model], "trainer.precision=bf16-mixed",
+    cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *tiny_overrides(model), "trainer.precision=bf16-mixed",
                          "test_after_fit=false"])  # fmt: skip
     summary = train(cfg)
     assert summary["status"] == "completed" and summary["batches"] == 2
@@ -80,7 +81,7 @@ def test_bf16_mixed_trains_every_step(model: str, compose_train) -> None:
 
 @pytest.mark.slow
 def test_compiled_training_keeps_the_checkpoint_keys(compose_train) -> None:
-    cfg = compose_train(["model=srgan", *SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srgan"], "model.compile=true",
+    cfg = compose_train(["model=srgan", *SMOKE_OVERRIDES, *tiny_overrides("srgan"), "model.compile=true",
                          "test_after_fit=false"])  # fmt: skip
     summary = train(cfg)
     assert summary["status"] == "completed" and summary["batches"] == 2

@@ -14,18 +14,19 @@ import torch
 from PIL import Image
 from torchvision.io import ImageReadMode, decode_png
 
-from sisr.errors import SISRError
-from sisr.evaluation import evaluate
+from sisr.plumbing.errors import SISRError
+from sisr.core.evaluation import evaluate
 from sisr.export import export
-from sisr.image_io import Picture, quantise, write_png
-from sisr.imresize import imresize
-from sisr.inference import super_resolve
+from sisr.data.pictures import Picture, quantise, write_png
+from sisr.protocol.imresize import imresize
+from sisr.inference.tiling import super_resolve
 from sisr.models.rrdbnet import RRDBNet
-from sisr.runtime import balanced_tile, pick_device, pick_precision, tile_for_budget
-from sisr.training import train
+from sisr.inference.runtime import balanced_tile, pick_device, pick_precision, tile_for_budget
+from sisr.core.training import train
 from sisr.upscale import upscale
-from sisr.weights import to_basicsr
-from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES, locate_shared_data
+from sisr.weights.loading import to_basicsr
+from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
+from tests.configs import tiny_overrides
 
 
 def bicubic_weights(folder: Path, scale: int = 2) -> Path:
@@ -59,7 +60,7 @@ def gradient(height: int, width: int, peak: int, channels: int) -> np.ndarray:
 
 @pytest.mark.slow  # trains for two batches, then scores Set5 three times: about 11 s alone on the 2-core CPU
 def test_upscaled_set5_scores_like_sisr_eval_on_the_checkpoint(compose_train, shared_data_dir: Path, tmp_path: Path) -> None:
-    overrides = [*SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srresnet"], "data.test_sets=[Set5]", "logger=none"]
+    overrides = [*SMOKE_OVERRIDES, *tiny_overrides("srresnet"), "data.test_sets=[Set5]", "logger=none"]
     summary = train(compose_train(["model=srresnet", *overrides]))
     checkpoint = summary["last_checkpoint"]
     lr_files = shared_data_dir / "benchmark" / "Set5" / "image_SRF_4" / "*_LR.png"
@@ -79,7 +80,7 @@ def test_upscaled_set5_scores_like_sisr_eval_on_the_checkpoint(compose_train, sh
 
 
 def read_png16(path: Path) -> torch.Tensor:
-    """A PNG at full depth through torchvision's decoder, a reader independent of sisr.image_io's writer."""
+    """A PNG at full depth through torchvision's decoder, a reader independent of sisr.data.pictures's writer."""
     return decode_png(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), ImageReadMode.UNCHANGED)
 
 

@@ -15,8 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import IMAGES, Event
 from torch.nn import functional as F
 
 from sisr.lit.validation_images import ValidationImages
-from sisr.training import train
-from tests.conftest import SMOKE_OVERRIDES, TINY_MODEL_OVERRIDES
+from sisr.core.training import train
+from tests.conftest import SMOKE_OVERRIDES
+from tests.configs import tiny_overrides
 
 
 def test_side_by_side_puts_nearest_lr_sr_and_hr_of_the_same_centre_crop() -> None:
@@ -32,7 +33,7 @@ def test_side_by_side_puts_nearest_lr_sr_and_hr_of_the_same_centre_crop() -> Non
 
 
 def test_training_logs_the_crops_to_tensorboard(compose_train) -> None:
-    overrides = [*SMOKE_OVERRIDES, *TINY_MODEL_OVERRIDES["srresnet"], "test_after_fit=false", "logger=default"]
+    overrides = [*SMOKE_OVERRIDES, *tiny_overrides("srresnet"), "test_after_fit=false", "logger=default"]
     cfg = compose_train(["model=srresnet", *overrides])
     train(cfg)
     (event_file,) = (Path(cfg.paths.output_dir) / "tensorboard").glob("events.out.tfevents.*")

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 from sisr.models.rrdbnet import RRDBNet
 from sisr.models.srresnet import SRResNet
-from sisr.weights import (
+from sisr.weights.loading import (
     build_generator,
     generator_weights,
     load_weights,
@@ -34,7 +34,7 @@ FEATURES = 8  # spandrel's ESRGAN fixes growth at 32; width and depth are free
 
 def old_to_named(old: dict[str, Tensor], layout: str) -> dict[str, Tensor]:
     """Rename spandrel's (ESRGAN's original) x4 keys to BasicSR's or to ESRGAN's 2019 layout, spelled out here
-    independently of sisr.weights; spandrel checks the result below."""
+    independently of sisr.weights.loading; spandrel checks the result below."""
     basicsr = layout == "basicsr"
     tail = {"0": "conv_first", "3": "conv_up1" if basicsr else "upconv1", "6": "conv_up2" if basicsr else "upconv2",
             "8": "conv_hr" if basicsr else "HRconv", "10": "conv_last"}
@@ -185,7 +185,7 @@ def test_metadata_cannot_instantiate_arbitrary_classes() -> None:
 
 def test_importing_sisr_weights_loads_no_lightning_or_hydra() -> None:
     frameworks = "{'hydra', 'pytorch_lightning', 'lightning'}"
-    code = f"import sys, sisr.weights; print(sorted({{m.split('.')[0] for m in sys.modules}} & {frameworks}))"
+    code = f"import sys, sisr.weights.loading; print(sorted({{m.split('.')[0] for m in sys.modules}} & {frameworks}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -12,7 +12,7 @@ from benchmarks.leaderboard.papers import PAPER_RESULTS, PaperEntry, find_entry,
 from benchmarks.leaderboard.profile import Profile
 from benchmarks.leaderboard.score import score
 from benchmarks.leaderboard.table import BASELINE, Leaderboard, Row, set_results, sort_rows
-from sisr.provenance import config_hash
+from sisr.plumbing.provenance import config_hash
 
 MACS_NOTE = (
     "MACs: multiply-adds of one forward pass on a {h}x{w} LR input, counted by torch.utils.flop_counter."
@@ -114,7 +114,7 @@ class ExternalOutputs:
     Args:
         name: the row's model name; a paper model's name (e.g. srcnn) compares it with that paper's numbers.
         scale: the upscaling factor of the images.
-        folder: one subfolder per test set (`Set5/`, `Set14/`, ...), images matched to HR by name (sisr.precomputed).
+        folder: one subfolder per test set (`Set5/`, `Set14/`, ...), images matched to HR by name (sisr.core.precomputed).
     """
 
     name: str

@@ -1,6 +1,6 @@
 """Find the finished training runs of a sweep folder (`python -m sisr.train -m ...` or `benchmarks.run`).
 
-A run is a folder holding `metrics.json` (written by `sisr.training.train`) and `checkpoints/`: a one-stage job's
+A run is a folder holding `metrics.json` (written by `sisr.core.training.train`) and `checkpoints/`: a one-stage job's
 folder, or each stage folder of a two-stage experiment (`stage1_psnr/`, the PSNR model, and `stage2_gan/`, the
 GAN), so both stages become rows, named by the model config they trained (`choices.model` of metrics.json).
 Every row scores the run's final weights, `last.ckpt`, the one hand-over rule of sisr (the papers report final
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.leaderboard.profile import Profile, job_name
-from sisr.checkpoints import read_checkpoint
-from sisr.errors import SISRError
+from sisr.weights.checkpoints import read_checkpoint
+from sisr.plumbing.errors import SISRError
 
 COMPLETED = "completed"
 

@@ -26,9 +26,9 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from sisr.cli import run_reporting_user_errors
-from sisr.errors import SISRError
-from sisr.files import write_json
+from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import write_json
 
 LATENCY_METHOD = "median of {repeats} batch-1 forward passes after {warmup} warm-up passes, {threads} thread(s)"
 CPU_MEMORY_METHOD = "peak resident-set growth during the first forward pass in a fresh process (Linux VmHWM)"
@@ -123,7 +123,7 @@ def peak_memory_bytes(model: nn.Module, lr: Tensor) -> int:
 def build_generator(spec: dict[str, Any]) -> nn.Module:
     """The generator a measurement spec names: a checkpoint, or a parameter-free generator config."""
     if spec.get("checkpoint"):
-        from sisr.checkpoints import load_generator  # imported here: it pulls in Lightning, needed only for checkpoints
+        from sisr.weights.checkpoints import load_generator  # imported here: it pulls in Lightning, needed only for checkpoints
 
         return load_generator(spec["checkpoint"], use_ema=spec.get("use_ema", True))[0]
     return instantiate(spec["generator"]).eval()
@@ -132,7 +132,7 @@ def build_generator(spec: dict[str, Any]) -> nn.Module:
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Measure a generator in this process; the fields are documented in :func:`measure_in_subprocess`."""
     from sisr.models.common import count_parameters
-    from sisr.provenance import machine_name
+    from sisr.plumbing.provenance import machine_name
 
     device = resolve_device(spec.get("device", "auto"))
     height, width = spec["input_size"]

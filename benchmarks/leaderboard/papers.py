@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.yaml"
 NO_PUBLISHED_NUMBER = "no published number"

@@ -14,9 +14,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from sisr.errors import SISRError
-from sisr.paths import shared_data_root
-from sisr.vgg import IMAGENET, weights_unavailable
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.paths import shared_data_root
+from sisr.losses.vgg import IMAGENET, weights_unavailable
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 RECIPE_KEYS = ("model=", "experiment=")
@@ -100,7 +100,7 @@ class Profile:
         test_sets: sets every row is scored on.
         train_overrides: overrides shared by every training job, before the job's own.
         jobs: the training jobs, in leaderboard order (a two-stage job's PSNR row comes before its GAN row).
-        data_root: folder holding benchmark/; None means sisr.paths.shared_data_root() ($SISR_DATA_DIR, else
+        data_root: folder holding benchmark/; None means sisr.plumbing.paths.shared_data_root() ($SISR_DATA_DIR, else
             <project root>/../shared/data).
         measure: compute measurement settings.
         visual: visual comparison settings.

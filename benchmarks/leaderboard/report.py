@@ -18,7 +18,7 @@ from benchmarks.leaderboard.table import (
     quality_columns,
     render_cells,
 )
-from sisr.files import write_json
+from sisr.plumbing.files import write_json
 
 NOT_TRAINED = "none (not trained)"
 CURVES_ALT = "Mean validation PSNR against training wall minutes, per row"

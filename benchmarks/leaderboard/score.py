@@ -36,7 +36,7 @@ def compose_eval_config(
         test_sets: set names, e.g. ["Set5", "Set14"].
         checkpoint: a sisr.train checkpoint; None evaluates the bicubic baseline at `scale`.
         scale: the baseline's (or the precomputed outputs') scale (ignored for checkpoints, which carry their own).
-        sr_dir: a folder of SR images computed elsewhere, one subfolder per test set (see sisr.precomputed).
+        sr_dir: a folder of SR images computed elsewhere, one subfolder per test set (see sisr.core.precomputed).
         overrides: further Hydra overrides (e.g. "trainer.accelerator=cpu").
     """
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -77,8 +77,8 @@ def score(
     Returns:
         sisr.eval's results dict (per set: psnr, ssim, psnr_rgb, lpips, count) and the resolved evaluation config.
     """
-    from sisr.cli import to_container
-    from sisr.evaluation import evaluate  # Lightning is imported only when something is scored
+    from sisr.plumbing.cli import to_container
+    from sisr.core.evaluation import evaluate  # Lightning is imported only when something is scored
 
     cfg = compose_eval_config(output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale, sr_dir=sr_dir)
     resolved = to_container(cfg)

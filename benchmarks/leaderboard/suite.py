@@ -2,7 +2,7 @@
 (assemble) -> render the leaderboard files. `python -m benchmarks.run` is its command line.
 
 Everything a suite writes goes to its work folder, by default `<project root>/logs/benchmarks/<profile>/<time>/`
-(sisr.paths): `train/` (one folder per job), `measure/` (evaluations and measurements) and the leaderboard files.
+(sisr.plumbing.paths): `train/` (one folder per job), `measure/` (evaluations and measurements) and the leaderboard files.
 A checkout's committed reference copy (benchmarks/results/<profile>/) changes only when it is named as the output.
 """
 
@@ -18,7 +18,7 @@ from benchmarks.leaderboard.profile import Profile, runnable_jobs
 from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
 from benchmarks.leaderboard.table import Leaderboard
 from benchmarks.leaderboard.train import train_suite
-from sisr.paths import log_dir
+from sisr.plumbing.paths import log_dir
 
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html", "psnr_vs_compute.png")
 CURVES = "learning_curves.png"  # written when the runs logged validation PSNR against training minutes

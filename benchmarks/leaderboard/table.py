@@ -68,7 +68,7 @@ class Row:
         train_set: training data (None for the baseline).
         batches: training batches (None for the baseline).
         train_seconds: training wall time (None for the baseline).
-        config_hash: sisr.provenance.config_hash of the run (of the evaluation config for the baseline).
+        config_hash: sisr.plumbing.provenance.config_hash of the run (of the evaluation config for the baseline).
         git_commit: commit the run was trained (or the baseline scored) at.
         seed: training seed (None for the baseline).
         paper_label: the paper's name for the compared network, e.g. "SRCNN 9-5-5".

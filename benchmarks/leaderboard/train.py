@@ -2,9 +2,9 @@
 
 A job is a `sisr.train` recipe given by reference: a model (`model=srcnn`) or a two-stage experiment
 (`experiment=srgan_x4`), which trains its PSNR model in `stage1_psnr/` and its GAN in `stage2_gan/` from stage 1's
-final weights (sisr.stages, the one stage mechanism). Each job lands where a hand-made sweep would,
+final weights (sisr.core.stages, the one stage mechanism). Each job lands where a hand-made sweep would,
 `<sweep_dir>/<job>_x<scale>/`, so `--collect` reads both the same way. The subprocesses run in the project root
-(sisr.paths: `$SISR_HOME`, else the working directory), never inside the package.
+(sisr.plumbing.paths: `$SISR_HOME`, else the working directory), never inside the package.
 
 Jobs are independent (a GAN row's PSNR stage runs inside its own job, before it), so with a Hydra launcher
 (`--launcher slurm` or `local`, conf/hydra/launcher/) they are all submitted at once and run in parallel; without
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from benchmarks.leaderboard.profile import JobSpec, Profile, job_name
-from sisr.errors import SISRError
-from sisr.paths import project_root
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.paths import project_root
 
 _HYDRA_TRAILER = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
 

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from benchmarks.leaderboard.profile import Profile, VisualSpec
 from benchmarks.leaderboard.score import compose_eval_config
 from benchmarks.leaderboard.table import Leaderboard
-from sisr.errors import SISRError
-from sisr.metrics import to_uint8_range
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.metrics import to_uint8_range
 
 
 def load_test_image(data_root: Path, set_name: str, image: str, scale: int, work_dir: Path) -> dict[str, Tensor]:
@@ -96,7 +96,7 @@ def make_visual(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: P
         out_dir: the leaderboard's output folder.
         work_dir: scratch folder.
     """
-    from sisr.checkpoints import load_generator  # imports Lightning, only when a comparison is made
+    from sisr.weights.checkpoints import load_generator  # imports Lightning, only when a comparison is made
     from sisr.models.bicubic import Bicubic
 
     spec = profile.visual

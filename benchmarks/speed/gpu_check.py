@@ -45,11 +45,11 @@ from benchmarks.speed.step_timing import (
     MODELS, RANDOM_VGG, BatchClock, CudaSyncs, HostReads, ReadsPerBatch, build_sisr, compose_train, make_batches,
     replay, size_overrides,
 )  # fmt: skip
-from sisr.files import write_json
+from sisr.plumbing.files import write_json
 from sisr.lit.data_wait import DataWait
 from sisr.models.rrdbnet import RRDBNet
-from sisr.paths import log_dir
-from sisr.provenance import machine_name
+from sisr.plumbing.paths import log_dir
+from sisr.plumbing.provenance import machine_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = {  # CPU mode: every network a few thousand parameters

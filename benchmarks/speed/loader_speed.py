@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,12 +29,12 @@ from torch.utils.data import DataLoader, Dataset
 from benchmarks.speed.machine import machine_info
 from sisr.data.cache import build_cache, mod_crop
 from sisr.data.datasets import SRTrainDataset
-from sisr.imresize import bicubic_degrade
+from sisr.protocol.imresize import bicubic_degrade
 from sisr.data.images import load_image
 from sisr.data.layouts import find_pairs
 from sisr.data.transforms import random_dihedral, to_tensor
-from sisr.files import write_json
-from sisr.paths import log_dir, shared_data_root
+from sisr.plumbing.files import write_json
+from sisr.plumbing.paths import log_dir, shared_data_root
 
 
 def default_images() -> Path:

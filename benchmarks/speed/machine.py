@@ -9,7 +9,7 @@ import numpy as np
 import PIL
 import torch
 
-from sisr.provenance import machine_name
+from sisr.plumbing.provenance import machine_name
 
 
 def machine_info() -> dict:

@@ -1,4 +1,4 @@
-"""Metric computation speed: ``sisr.metrics.SRMetrics`` against a straightforward per-image numpy implementation.
+"""Metric computation speed: ``sisr.protocol.metrics.SRMetrics`` against a straightforward per-image numpy implementation.
 
 Both score the same outputs (MATLAB-bicubic upscaling of the Set14 x4 LR images) with the same protocol
 (uint8 quantisation, BT.601 Y or gray intensity, crop = scale, PSNR, 11x11 Gaussian valid-region SSIM),
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +29,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from benchmarks.speed.machine import machine_info
-from sisr.imresize import bicubic_upscale
-from sisr.errors import SISRError
-from sisr.files import write_json
-from sisr.metrics import SRMetrics
-from sisr.paths import log_dir, shared_data_root
+from sisr.protocol.imresize import bicubic_upscale
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import write_json
+from sisr.protocol.metrics import SRMetrics
+from sisr.plumbing.paths import log_dir, shared_data_root
 
 AGREEMENT = 1e-6  # largest allowed difference between the two implementations, per image and score
 SCORES = ("psnr", "ssim", "psnr_rgb")

@@ -2,7 +2,7 @@
 a counter of the calls that read a tensor's value on the host (each one a host-device sync on a GPU).
 
 The sisr side is what `python -m sisr.train` runs: the composed `conf/train.yaml` (default loggers, callbacks and
-progress bar) built with `sisr.training`'s own functions; only the datamodule is replaced by a replay of fixed
+progress bar) built with `sisr.core.training`'s own functions; only the datamodule is replaced by a replay of fixed
 batches, so that both sides train on identical tensors. The plain side runs the same networks, losses, optimizers
 and schedulers: pixel models one optimizer step per batch, the GAN models a generator step (discriminator frozen)
 then a discriminator step, as `AdversarialSRModule` does. Used by `benchmarks.speed.train_speed` and
@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 import sisr
 from sisr.lit.adversarial import AdversarialSRModule
 from sisr.lit.base import SRModule
-from sisr.training import build_callbacks_and_loggers, build_model, build_trainer
+from sisr.core.training import build_callbacks_and_loggers, build_model, build_trainer
 
 CONF_DIR = Path(sisr.__file__).parent / "conf"
 MODELS = ("srcnn", "srresnet", "rrdb", "srgan", "esrgan")
@@ -111,7 +111,7 @@ class BatchClock(Callback):
 
 
 def build_sisr(cfg: DictConfig, extra_callbacks: list[Callback] = ()) -> tuple[pl.Trainer, SRModule]:
-    """The Trainer and LightningModule `sisr.training.train` would build from `cfg` (callbacks, loggers, budget);
+    """The Trainer and LightningModule `sisr.core.training.train` would build from `cfg` (callbacks, loggers, budget);
     `extra_callbacks` run before the configured ones in every hook."""
     model = build_model(cfg)
     callbacks, loggers = build_callbacks_and_loggers(cfg)

@@ -3,7 +3,7 @@
 For each model both sides train on the same fixed batches from the same initial weights, in alternating order
 over several rounds (`benchmarks.speed.step_timing`): the sisr side is the composed `conf/train.yaml` with its
 default loggers (CSV, TensorBoard), callbacks (checkpoints, LR monitor, data-wait, progress bar) built by
-`sisr.training`; the plain side is a hand-written loop over the same networks, losses, optimizers and schedulers.
+`sisr.core.training`; the plain side is a hand-written loop over the same networks, losses, optimizers and schedulers.
 The ratio sisr / plain is the framework's overhead; the goal is at most 1.05 for every model.
 
 By default the networks are narrowed (`step_timing.REDUCED_WIDTHS`, 8 x 48 px HR patches) so that the five models
@@ -32,11 +32,11 @@ import torch
 
 from benchmarks.speed.machine import machine_info
 from benchmarks.speed.step_timing import MODELS, compare, compose_train, make_batches, size_overrides
-from sisr.files import write_json
+from sisr.plumbing.files import write_json
 from sisr.models.common import count_parameters
-from sisr.paths import log_dir
-from sisr.provenance import machine_name
-from sisr.training import build_model
+from sisr.plumbing.paths import log_dir
+from sisr.plumbing.provenance import machine_name
+from sisr.core.training import build_model
 
 GOAL = 1.05
 

@@ -29,10 +29,10 @@ import torch
 from PIL import Image
 
 from benchmarks.speed.machine import machine_info
-from sisr.files import write_json
+from sisr.plumbing.files import write_json
 from sisr.models.rrdbnet import RRDBNet
-from sisr.paths import log_dir, project_root
-from sisr.weights import to_basicsr
+from sisr.plumbing.paths import log_dir, project_root
+from sisr.weights.loading import to_basicsr
 
 SCALE = 4
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python -m sisr.upscale weights=<RRDBNet x4, 23 blocks, random> input=<510x510 PNG> device=cpu",
         "model": "RRDBNet x4 (23 blocks, 64 features, 16,697,987 parameters, random weights)",
         "lr_size": [args.side, args.side],
-        "memory_budget_mb": args.memory_budget_mb or "default (sisr.runtime.CPU_MEMORY_BUDGET_MB)",
+        "memory_budget_mb": args.memory_budget_mb or "default (sisr.inference.runtime.CPU_MEMORY_BUDGET_MB)",
         **measured,
         "limit_gib": args.limit_gib,
         "within_limit": measured["peak_rss_mib"] < args.limit_gib * 1024,

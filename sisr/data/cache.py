@@ -1,7 +1,7 @@
 """Decode-once cache: every (HR, LR) pair stored as uint8 ``.npy`` files and read back as memory maps.
 
 Building the cache decodes each image once, mod-crops HR to a multiple of the scale, and takes the provided
-LR file or makes LR with MATLAB bicubic (:func:`sisr.imresize.bicubic_degrade`). Training then reads
+LR file or makes LR with MATLAB bicubic (:func:`sisr.protocol.imresize.bicubic_degrade`). Training then reads
 patches straight from ``np.load(..., mmap_mode="r")`` arrays: no PNG decoding and no resizing per sample, and
 DataLoader workers share the page cache.
 
@@ -31,11 +31,11 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from sisr.imresize import bicubic_degrade
+from sisr.protocol.imresize import bicubic_degrade
 from sisr.data.images import BadImageTally, UnreadableImageError, load_image
 from sisr.data.layouts import ImagePair
-from sisr.errors import SISRError
-from sisr.files import atomic_write, write_json
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import atomic_write, write_json
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from sisr.data.download import archive_path, is_available, offline_message, prep
 from sisr.data.layouts import ImagePair, find_pairs, named_set_folder
 from sisr.data.sampling import EpochPermutation, EvalShard, ResumableLoader
 from sisr.data.sources import SOURCES, Source, div2k_sources
-from sisr.errors import SISRError
-from sisr.paths import cache_dir as resolve_cache_dir
-from sisr.paths import data_root
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.paths import cache_dir as resolve_cache_dir
+from sisr.plumbing.paths import data_root
 
 
 @dataclass
@@ -97,8 +97,8 @@ class SRDataModule(pl.LightningDataModule):
         train: training set name ("div2k", "sample", "sun_hays80") or folder path; None for evaluation only.
         val_sets: validation set names (Set5, Set14, BSD100, DIV2K, Sample) or folder paths, in loader order.
         test_sets: test set names or folder paths, in loader order.
-        root: data root (None: ``$SISR_DATA_DIR``, else ``./data``; see :mod:`sisr.paths`).
-        cache_dir: where decoded images are cached (None: ``$SISR_CACHE_DIR``, else ``./.cache``; see :mod:`sisr.paths`).
+        root: data root (None: ``$SISR_DATA_DIR``, else ``./data``; see :mod:`sisr.plumbing.paths`).
+        cache_dir: where decoded images are cached (None: ``$SISR_CACHE_DIR``, else ``./.cache``; see :mod:`sisr.plumbing.paths`).
         patch_size: HR training patch side; must be divisible by ``scale``.
         batch_size: training batch size (evaluation uses 1).
         num_workers: DataLoader worker processes.

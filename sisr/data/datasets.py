@@ -12,8 +12,8 @@ from torch.utils.data import Dataset
 
 from sisr.data.cache import CachedImage
 from sisr.data.transforms import random_aligned_crop, random_dihedral, to_tensor
-from sisr.errors import SISRError
-from sisr.metrics import SSIM_WINDOW, min_image_side
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.metrics import SSIM_WINDOW, min_image_side
 
 
 def check_patch_size(patch_size: int, scale: int) -> None:
@@ -129,7 +129,7 @@ class SREvalDataset(Dataset):
         entries: cached whole images (not sub-images).
         max_images: keep only the first this many images (None: all).
         crop_border: the border the metrics crop from every side (the scale); every image must be large enough
-            to be scored after it (see :func:`sisr.metrics.min_image_side`).
+            to be scored after it (see :func:`sisr.protocol.metrics.min_image_side`).
     """
 
     def __init__(self, entries: list[CachedImage], max_images: int | None = None, crop_border: int = 0) -> None:

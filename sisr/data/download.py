@@ -21,8 +21,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from sisr.data.sources import Source
-from sisr.errors import SISRError
-from sisr.paths import data_root
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.paths import data_root
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 log = logging.getLogger(__name__)
 

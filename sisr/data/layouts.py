@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sisr.data.images import IMAGE_EXTENSIONS
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from filelock import FileLock
 from PIL import Image
 from skimage import data as skdata
 
-from sisr.errors import SISRError
-from sisr.files import atomic_write
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import atomic_write
 
 TRAIN_NAME = "sample"
 """Name of the embedded training set (``data.train``)."""

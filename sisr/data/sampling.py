@@ -10,7 +10,7 @@ trained; Lightning saves that position in every checkpoint (through `state_dict`
 
 Evaluation: `EvalShard` gives rank r the images r, r + w, r + 2w, ...: no image is repeated to even out the
 shards (a DistributedSampler pads 5 images to 6 by scoring one twice), and the cat-reduced metric states of
-`sisr.metrics.SRMetrics` gather every image exactly once.
+`sisr.protocol.metrics.SRMetrics` gather every image exactly once.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 
 @dataclass(frozen=True)

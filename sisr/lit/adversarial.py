@@ -16,11 +16,11 @@ from typing import Any
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
 from sisr.lit.speed import channels_last_batch, compile_networks, use_channels_last
 from sisr.losses import AdversarialLoss
-from sisr.weights import generator_weights, load_weights
+from sisr.weights.loading import generator_weights, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class AdversarialSRModule(SRModule):
 
     def load_pretrained_generator(self, path: str | Path) -> None:
         """Load the generator weights of `path`: a sisr checkpoint (its EMA copy if present and asked for), a sisr
-        export, or an ESRGAN / BasicSR RRDBNet file (see `sisr.weights`)."""
+        export, or an ESRGAN / BasicSR RRDBNet file (see `sisr.weights.loading`)."""
         key = "model.pretrained_generator"
         weights = generator_weights(path, key=key, use_ema=self.pretrained_from_ema)
         if not weights:

@@ -35,7 +35,7 @@ from pytorch_lightning.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from sisr.data.sampling import ResumableLoader
-from sisr.files import atomic_write
+from sisr.plumbing.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class TrainingInterrupted(Exception):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch.save checkpoint IO, written through `sisr.files.atomic_write` in the target's folder."""
+    """Lightning's torch.save checkpoint IO, written through `sisr.plumbing.files.atomic_write` in the target's folder."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         with atomic_write(path, "wb") as handle:

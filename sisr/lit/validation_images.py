@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 from torch.nn import functional as F
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 
 class ValidationImages(pl.Callback):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from sisr.imresize import imresize, imresize_uint8_levels
+from sisr.protocol.imresize import imresize, imresize_uint8_levels
 from sisr.models.common import check_integer_scale
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 # Upsampling stages per scale: x4 and x8 are built from repeated x2 stages, x3 is one x3 stage
 # (SRGAN and ESRGAN both upsample this way).

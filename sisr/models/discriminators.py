@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 LEAKY_SLOPE = 0.2  # LeakyReLU negative slope used by both papers
 

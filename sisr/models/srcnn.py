@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sisr.imresize import imresize
-from sisr.errors import SISRError
-from sisr.models.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sisr.protocol.imresize import imresize
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sisr.models.common import check_integer_scale
 
 

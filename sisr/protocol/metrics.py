@@ -15,8 +15,8 @@ import torchmetrics
 from torch import Tensor
 from torchmetrics.utilities import dim_zero_cat
 
-from sisr.errors import SISRError
-from sisr.models.color import BT601_Y_OFFSET, BT601_Y_WEIGHTS
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.color import BT601_Y_OFFSET, BT601_Y_WEIGHTS
 
 PEAK = 255.0  # uint8 peak value: PSNR and the SSIM constants are on the 0..255 scale
 SSIM_WINDOW = 11  # Gaussian window size of Wang et al.

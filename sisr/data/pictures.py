@@ -8,7 +8,7 @@
 * 16-bit PNG files (gray, gray + alpha, RGB, RGBA) are decoded at full depth (`torchvision.io.decode_png`; Pillow
   would cut 16-bit colour to 8 bits) and written back as 16-bit PNG; other 16-bit gray files (TIFF) too.
 
-Samples are float32 in [0, 1]; writing rounds half up to the file's levels, as `sisr.metrics.to_uint8_range`
+Samples are float32 in [0, 1]; writing rounds half up to the file's levels, as `sisr.protocol.metrics.to_uint8_range`
 does for scoring, so an upscaled 8-bit PNG holds exactly the values `sisr.eval` scores.
 """
 
@@ -25,7 +25,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sisr.data.images import UnreadableImageError
-from sisr.files import atomic_write
+from sisr.plumbing.files import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _READ_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, EOFError, RuntimeError)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 _KERNEL_WIDTH = 4.0  # the cubic kernel is non-zero on (-2, 2): 4 taps at scale 1
 _SIZE_TOLERANCE = 1e-9  # in * scale within this of an integer counts as that integer (1/3 is inexact in floats)

@@ -8,8 +8,8 @@ from typing import Any
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from sisr.errors import SISRError
-from sisr.torch_files import read_torch_file
+from sisr.plumbing.errors import SISRError
+from sisr.weights.torch_files import read_torch_file
 
 GENERATOR_PREFIX = "generator."
 EMA_PREFIX = "ema.module."

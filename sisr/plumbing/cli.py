@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 USER_ERRORS = (SISRError, OmegaConfBaseException)
 T = TypeVar("T")

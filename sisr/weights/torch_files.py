@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 
 def read_torch_file(path: str | Path, key: str, what: str, example: str) -> dict[str, Any]:

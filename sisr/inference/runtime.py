@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_MEMORY_BUDGET_MB = 1024  # activations of one tile on the CPU, by default

@@ -25,18 +25,18 @@ import pytorch_lightning as pl
 from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from sisr.checkpoints import read_checkpoint
-from sisr.cli import to_container, user_error
-from sisr.errors import SISRError
-from sisr.files import atomic_write, write_json
+from sisr.weights.checkpoints import read_checkpoint
+from sisr.plumbing.cli import to_container, user_error
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import atomic_write, write_json
 from sisr.lit.base import SRModule
 from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint, TrainingInterrupted
 from sisr.models.common import count_parameters
-from sisr.provenance import config_hash, git_commit, machine_name
+from sisr.plumbing.provenance import config_hash, git_commit, machine_name
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Score SR images computed elsewhere (`python -m sisr.eval sr_dir=<folder> data.test_sets=[...] data.scale=<s>`).
 
 The HR side is exactly a checkpoint evaluation's: the same datamodule, the same mod-cropped HR images, the same
-`sisr.metrics.SRMetrics` (and LPIPS when its weights are cached), so a folder of a model's outputs scores exactly
+`sisr.protocol.metrics.SRMetrics` (and LPIPS when its weights are cached), so a folder of a model's outputs scores exactly
 as the model does.
 
 Matching rule (case-insensitive): an SR file belongs to the HR image whose name is the longest prefix of the file's
@@ -25,10 +25,10 @@ from torch import Tensor
 from sisr.data.images import load_image
 from sisr.data.layouts import list_images
 from sisr.data.transforms import to_tensor
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 from sisr.lit.base import METRIC_NAMES
-from sisr.lpips import build_lpips, lpips_unavailable_reason
-from sisr.metrics import SRMetrics
+from sisr.protocol.lpips import build_lpips, lpips_unavailable_reason
+from sisr.protocol.metrics import SRMetrics
 
 _SEPARATORS = ("_", "-", ".")
 

@@ -1,6 +1,6 @@
 """The evaluation core behind `python -m sisr.eval`: a checkpoint (`ckpt_path=`), a weight file (`weights=`, any
-file `sisr.weights` reads: ESRGAN / BasicSR RRDBNet files, sisr exports), a baseline (`model=bicubic`), or SR images
-computed elsewhere (`sr_dir=<folder> data.scale=<s>`, matched by name; see `sisr.precomputed`), scored with the
+file `sisr.weights.loading` reads: ESRGAN / BasicSR RRDBNet files, sisr exports), a baseline (`model=bicubic`), or SR images
+computed elsewhere (`sr_dir=<folder> data.scale=<s>`, matched by name; see `sisr.core.precomputed`), scored with the
 papers' protocol.
 
 `evaluate(cfg)` writes `results.json` (one entry per set: psnr, ssim, psnr_rgb, lpips, count), `per_set.csv` and
@@ -17,14 +17,14 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sisr.cli import to_container
-from sisr.errors import SISRError
-from sisr.files import write_json
+from sisr.plumbing.cli import to_container
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import write_json
 from sisr.lit.base import METRIC_NAMES, SRModule
 from sisr.models.common import count_parameters
-from sisr.precomputed import SetScores, score_sr_dir
-from sisr.provenance import git_commit, machine_name
-from sisr.weights import open_generator
+from sisr.core.precomputed import SetScores, score_sr_dir
+from sisr.plumbing.provenance import git_commit, machine_name
+from sisr.weights.loading import open_generator
 
 
 
@@ -113,7 +113,7 @@ def _score_model(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
 
 
 def _score_sr_dir(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
-    """Scores of the precomputed SR images in `cfg.sr_dir` (see `sisr.precomputed`)."""
+    """Scores of the precomputed SR images in `cfg.sr_dir` (see `sisr.core.precomputed`)."""
     if cfg.get("ckpt_path") or cfg.get("weights"):
         raise SISRError("sr_dir= scores images computed already; drop ckpt_path= / weights=, or drop sr_dir=.")
     scale = resolve_scale(cfg, None)

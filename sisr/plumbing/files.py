@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 
 @contextlib.contextmanager

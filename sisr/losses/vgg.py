@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import VGG19_Weights, vgg19
 
-from sisr.errors import SISRError
+from sisr.plumbing.errors import SISRError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ needs `onnxscript` (pure Python, from PyPI). The older TorchScript exporter (`dy
 with torch 2.14 but warns that it will be removed, so it is not used. Opset `ONNX_OPSET` (18) is the one the
 exporter's operator library is written in, so no version conversion runs; onnxruntime has run it since 1.14.
 
-SRCNN upscales with MATLAB bicubic (`sisr.imresize`), whose tables are built in Python for each input size and
+SRCNN upscales with MATLAB bicubic (`sisr.protocol.imresize`), whose tables are built in Python for each input size and
 would be frozen into the graph at the example's size. For export it is replaced by the same kernel written as
 shape-independent operations (`MatlabBicubicUpsample`: edge-replicating pad, one convolution per output phase,
 interleave), equal to `imresize` up to float rounding.
@@ -22,9 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from sisr.errors import SISRError
-from sisr.imresize import contributions
-from sisr.models.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.imresize import contributions
+from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sisr.models.srcnn import SRCNN
 
 ONNX_OPSET = 18
@@ -35,7 +35,7 @@ _EXAMPLE_SIDE = 24  # side of the example input the graph is traced with (any si
 
 def phase_kernels(scale: int) -> Tensor:
     """(scale, 5) float64 weights: output pixel `i * scale + r` is sum_k w[r, k] * input[i + k - 2], taken from
-    `sisr.imresize.contributions` at an interior position, so the kernel is MATLAB's exactly."""
+    `sisr.protocol.imresize.contributions` at an interior position, so the kernel is MATLAB's exactly."""
     inner = 8
     indices, weights = contributions(2 * inner, 2 * inner * scale, float(scale))
     kernels = torch.zeros(scale, _TAPS, dtype=torch.float64)

@@ -1,0 +1,2 @@
+"""The cores the entry points share: training (`training`), two-stage experiments (`stages`), evaluation of
+checkpoints and weight files (`evaluation`) and of precomputed outputs (`precomputed`)."""
