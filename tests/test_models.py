@@ -196,3 +196,14 @@ def test_default_init_weights_scales_kaiming() -> None:
     expected_std = 0.1 * (2.0 / (64 * 9)) ** 0.5  # kaiming normal, fan_in, gain sqrt(2), times 0.1
     assert conv.weight.std().item() == pytest.approx(expected_std, rel=0.05)
     assert torch.equal(conv.bias, torch.full((64,), 0.5))
+
+
+def test_colour_constants_cached_under_inference_mode_still_train() -> None:
+    # An evaluation (inference mode) and then a training step in one process: the cached constants must be usable
+    # by autograd whichever came first.
+    model = SRCNN(1, num_features=4, mid_features=4, scale=2)
+    lr = torch.rand(1, 3, 6, 6, dtype=torch.float32)
+    with torch.inference_mode():
+        model(lr)
+    model(lr).mean().backward()
+    assert model.extract.weight.grad is not None

@@ -30,8 +30,12 @@ _CONSTANTS = {"rgb_to_ycbcr": _RGB_TO_YCBCR, "ycbcr_to_rgb": _YCBCR_TO_RGB, "off
 
 @functools.lru_cache(maxsize=32)
 def _constant(name: str, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """A colour constant on `device` in `dtype`, copied there once (a copy per call would sync with a GPU)."""
-    return _CONSTANTS[name].to(device=device, dtype=dtype)
+    """A colour constant on `device` in `dtype`, copied there once (a copy per call would sync with a GPU).
+
+    The copy is made outside inference mode: a cached inference tensor would break every later autograd use (a
+    training run after an evaluation in the same process)."""
+    with torch.inference_mode(False):
+        return _CONSTANTS[name].to(device=device, dtype=dtype)
 
 
 def _apply(matrix: str, img: Tensor) -> Tensor:
