@@ -20,12 +20,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from sisr.plumbing.cli import run_reporting_user_errors
-from sisr.plumbing.errors import SISRError
 from sisr.core.evaluation import evaluate
-from sisr.plumbing.files import write_json
-from sisr.lit.checkpointing import TrainingInterrupted
 from sisr.core.stages import train_or_stages
+from sisr.plumbing.cli import run_until_stopped
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.files import write_json
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 DEFAULT_EXPERIMENT = "demo"
@@ -121,11 +120,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        run_reporting_user_errors(run_demo, cfg)
-    except TrainingInterrupted as stop:  # as `sisr.train`: last.ckpt is saved, exit 128 + the signal number
-        print(f"interrupted: {stop}; resume with ckpt_path=auto and the same hydra.run.dir", file=sys.stderr)
-        sys.exit(128 + stop.signum)
+    run_until_stopped(run_demo, cfg)  # as `sisr.train`: a stop signal exits 128 + its number
 
 
 def main() -> None:

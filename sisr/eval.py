@@ -10,8 +10,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.core.evaluation import evaluate
+from sisr.plumbing.cli import run_reporting_user_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

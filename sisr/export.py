@@ -22,13 +22,19 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from sisr.inference.runtime import image_channels, make_runner
 from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import atomic_write, write_json
-from sisr.weights.onnx import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx
 from sisr.plumbing.provenance import config_hash
-from sisr.inference.runtime import image_channels, make_runner
-from sisr.weights.loading import METADATA_FILE, RRDBNET_TARGET, LoadedGenerator, open_generator, to_basicsr
+from sisr.weights.loading import (
+    METADATA_FILE,
+    RRDBNET_TARGET,
+    LoadedGenerator,
+    open_generator,
+    to_basicsr,
+)
+from sisr.weights.onnx import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx
 
 FORMATS = ("onnx", "state_dict")
 SPANDREL_GROWTH = 32  # spandrel's ESRGAN architecture fixes the dense-block growth at 32

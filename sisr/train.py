@@ -7,14 +7,12 @@ SIGINT or SIGUSR1 saves `last.ckpt`, records status `interrupted` and exits with
 
 from __future__ import annotations
 
-import sys
 import hydra
 import torch
 from omegaconf import DictConfig
 
-from sisr.plumbing.cli import run_reporting_user_errors
-from sisr.lit.checkpointing import TrainingInterrupted
 from sisr.core.stages import train_or_stages
+from sisr.plumbing.cli import run_until_stopped
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -22,11 +20,7 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the mean validation PSNR (for sweepers)."""
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
-    try:
-        summary = run_reporting_user_errors(train_or_stages, cfg)
-    except TrainingInterrupted as stop:
-        print(f"interrupted: {stop}; resume with ckpt_path=auto and the same hydra.run.dir", file=sys.stderr)
-        sys.exit(128 + stop.signum)
+    summary = run_until_stopped(train_or_stages, cfg)
     return summary["val"].get("val/psnr")
 
 

@@ -24,13 +24,9 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.data.images import IMAGE_EXTENSIONS, UnreadableImageError
 from sisr.data.layouts import list_images
-from sisr.plumbing.errors import SISRError
 from sisr.data.pictures import Picture, read_picture, write_png
-from sisr.protocol.imresize import imresize
-from sisr.inference.tiling import super_resolve
 from sisr.inference.runtime import (
     Runner,
     balanced_tile,
@@ -42,6 +38,10 @@ from sisr.inference.runtime import (
     pick_precision,
     tile_for_budget,
 )
+from sisr.inference.tiling import super_resolve
+from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.imresize import imresize
 from sisr.weights.loading import open_generator
 
 log = logging.getLogger(__name__)

@@ -4,46 +4,88 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 import numpy as np
+import pytest
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
-from sisr.protocol.imresize import imresize
-from sisr.plumbing.errors import SISRError
 from sisr.models.bicubic import Bicubic
-from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sisr.models.blocks import ResidualBlock, subpixel_upsampler
 from sisr.models.common import count_parameters, default_init_weights
 from sisr.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from sisr.models.rrdbnet import RRDBNet
 from sisr.models.srcnn import SRCNN
 from sisr.models.srresnet import SRResNet
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sisr.protocol.imresize import imresize
+from tests.configs import TINY_GENERATOR, model_config, trainable_models
 
-# Tiny versions of every generator: name -> factory(scale).
-TINY_GENERATORS: dict[str, Callable[[int], nn.Module]] = {
-    "srcnn_915_y": lambda s: SRCNN(1, num_features=8, mid_features=4, mid_kernel_size=1, scale=s),
-    "srcnn_955_rgb": lambda s: SRCNN(3, num_features=8, mid_features=4, mid_kernel_size=5, scale=s),
-    "srresnet": lambda s: SRResNet(num_features=8, num_blocks=2, scale=s),
-    "rrdbnet": lambda s: RRDBNet(num_features=8, num_blocks=1, growth_channels=4, scale=s),
-    "bicubic": lambda s: Bicubic(scale=s),
-}
+
+def tiny_generator(model: str, scale: int) -> nn.Module:
+    """The generator of model config `model` at `scale`, shrunk by the tests' rule (tests/configs.py)."""
+    config = OmegaConf.to_container(model_config(model).generator)
+    config.update({key: value for key, value in TINY_GENERATOR.items() if key in config}, scale=scale)
+    return instantiate(config)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-@pytest.mark.parametrize("name", list(TINY_GENERATORS))
-def test_generator_shape_finite_and_gradient(name: str, scale: int) -> None:
-    model = TINY_GENERATORS[name](scale)
+@pytest.mark.parametrize("model", trainable_models())
+def test_generator_shape_finite_and_gradient(model: str, scale: int) -> None:
+    generator = tiny_generator(model, scale)
     lr = torch.rand(2, 3, 7, 9)
-    sr = model(lr)
+    sr = generator(lr)
     assert sr.shape == (2, 3, 7 * scale, 9 * scale)
     assert torch.isfinite(sr).all()
-    params = list(model.parameters())
-    if name == "bicubic":
-        assert params == []
-        return
+    params = list(generator.parameters())
     sr.square().mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
     assert any(p.grad.abs().sum() > 0 for p in params)
+
+
+@pytest.mark.parametrize("in_channels, kernel", [(1, 1), (3, 5)], ids=["915_y", "955_rgb"])
+def test_srcnn_variants_shape(in_channels: int, kernel: int) -> None:
+    model = SRCNN(in_channels, num_features=8, mid_features=4, mid_kernel_size=kernel, scale=3)
+    assert model(torch.rand(2, 3, 7, 9)).shape == (2, 3, 21, 27)
+
+
+def test_bicubic_generator_has_no_parameters() -> None:
+    assert list(Bicubic(scale=2).parameters()) == [] and Bicubic(scale=2)(torch.rand(1, 3, 4, 5)).shape == (1, 3, 8, 10)
+
+
+# The published key layouts, which shipped weights and foreign files are stored under (one block, x4).
+SRRESNET_KEYS = [
+    "head.0.weight", "head.0.bias", "head.1.weight",
+    *(f"blocks.0.body.{i}.{k}" for i, ks in ((0, "wb"), (1, "bn"), (2, "w"), (3, "wb"), (4, "bn"))
+      for k in {"wb": ["weight", "bias"], "w": ["weight"],
+                "bn": ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]}[ks]),
+    "trunk_end.0.weight", "trunk_end.0.bias",
+    *(f"trunk_end.1.{k}" for k in ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]),
+    "upsample.0.0.weight", "upsample.0.0.bias", "upsample.0.2.weight",
+    "upsample.1.0.weight", "upsample.1.0.bias", "upsample.1.2.weight",
+    "tail.weight", "tail.bias",
+]  # fmt: skip
+RRDBNET_KEYS = [
+    "conv_first.weight", "conv_first.bias",
+    *(f"body.0.body.{d}.{layer}.{k}" for d in range(3)
+      for layer in ["convs.0", "convs.1", "convs.2", "convs.3", "fuse"] for k in ["weight", "bias"]),
+    *(f"{name}.{k}" for name in ["conv_body", "conv_up.0", "conv_up.1", "conv_hr", "conv_last"] for k in ["weight", "bias"]),
+]  # fmt: skip
+
+
+def test_shared_blocks_keep_the_published_state_dict_keys() -> None:
+    assert list(SRResNet(num_features=8, num_blocks=1, scale=4).state_dict()) == SRRESNET_KEYS
+    assert list(RRDBNet(num_features=8, num_blocks=1, growth_channels=4, scale=4).state_dict()) == RRDBNET_KEYS
+
+
+def test_residual_block_without_batch_norm_scales_its_residual() -> None:
+    block = ResidualBlock(4, batch_norm=False, activation=nn.ReLU, res_scale=0.1)
+    assert [type(m) for m in block.body] == [nn.Conv2d, nn.ReLU, nn.Conv2d]
+    x = torch.rand(1, 4, 5, 5)
+    torch.testing.assert_close(block(x), x + 0.1 * block.body(x))
+    assert [type(m) for m in subpixel_upsampler(4, 3, activation=None)[0]] == [nn.Conv2d, nn.PixelShuffle]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from filelock import FileLock
 
 from sisr.plumbing.errors import SISRError
 from sisr.core.stages import STAGE1_DIR, run_stages
-from sisr.core.training import RUN_LOCK, train
+from sisr.core.training import train
+from sisr.plumbing.run_folder import RUN_LOCK
 from tests.conftest import SMOKE_OVERRIDES
 from tests.configs import tiny_overrides
 

@@ -18,42 +18,13 @@ from pytorch_lightning.callbacks import Callback
 
 from sisr.weights.checkpoints import load_generator, read_checkpoint
 from sisr.core.evaluation import evaluate
-from sisr.lit.checkpointing import TrainingInterrupted
+from sisr.plumbing.stop_signals import TrainingInterrupted
 from sisr.core.training import train
 from tests.conftest import REPO_ROOT, locate_shared_data
-from tests.configs import tiny_overrides
+from tests.configs import tiny_overrides, trainable_models
+from tests.run_states import QUICK_DATA, QUICK_EPOCH, differing, final_weights
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-# Embedded images, tiny batches, no smoke cap: the budgets below are the runs' own.
-QUICK_DATA = [
-    "data=sample",
-    "data.patch_size=32",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.val_max_images=1",
-    "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "trainer.log_every_n_steps=1",
-]
-
-
-class CrashAt(Callback):
-    """Kills the run (like kill -9: nothing saved from here on) when `batch` batches are done."""
-
-    def __init__(self, batch: int) -> None:
-        self.batch = batch
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
-        if trainer.global_step // trainer.lightning_module.optimizer_steps_per_batch == self.batch:
-            raise SystemError(f"simulated crash after batch {self.batch}")
-
-
-def generator_weights(path: str) -> dict[str, torch.Tensor]:
-    state = read_checkpoint(path)["state_dict"]
-    return {key: value for key, value in state.items() if not key.startswith(("val_metrics", "test_metrics"))}
-
 
 # --------------------------------------------------------------------------------------------- final state
 def test_last_checkpoint_is_the_final_state_even_when_validation_got_worse(compose_train) -> None:
@@ -83,42 +54,56 @@ def _run(compose_train, overrides: list[str], run: str) -> dict:
     return train(compose_train(overrides, run=run))
 
 
-@pytest.mark.parametrize(
-    ("model", "workers"),
-    [("srcnn", 0), pytest.param("srcnn", 2, marks=pytest.mark.slow), pytest.param("srgan", 0, marks=pytest.mark.slow)],
-)
-def test_resume_after_a_crash_is_bitwise_identical(compose_train, model: str, workers: int) -> None:
-    # 10 batches per epoch; checkpoints every 3 batches; the crash after batch 7 loses batch 7, the resume from
-    # batch 6 (mid-epoch) runs across the epoch boundary to batch 14.
-    overrides = [
-        f"model={model}",
-        *tiny_overrides(model),
-        *QUICK_DATA,
-        f"data.num_workers={workers}",
-        "data.persistent_workers=false",
-        "data.repeat=4",
-        "trainer.deterministic=true",
-        "trainer.max_steps=14",
-        "trainer.val_check_interval=5",
-        "callbacks.model_checkpoint.every_n_train_steps=3",
-        "test_after_fit=false",
-    ]
-    straight = _run(compose_train, overrides, "straight")
+# Where a periodic checkpoint can fall, with 5-batch epochs and validations every 4 batches.
+CHECKPOINT_POSITIONS = {
+    2: "mid-epoch, before any validation",
+    4: "on a validation batch, before that validation ran",
+    5: "at an epoch end, after a validation",
+    6: "mid-epoch, after an epoch end and a validation",
+}
+RESUME_BUDGET = [
+    *QUICK_EPOCH,
+    "trainer.max_steps=9",
+    "trainer.val_check_interval=4",
+    "callbacks.model_checkpoint.every_n_train_steps=1",
+    "test_after_fit=false",
+    "logger=none",
+]
 
-    crash = [*overrides, "+callbacks.crash._target_=tests.test_resume.CrashAt", "+callbacks.crash.batch=7"]
+
+@pytest.mark.parametrize("model", trainable_models())
+def test_resume_from_any_periodic_checkpoint_is_bitwise_identical(compose_train, tmp_path: Path, model: str) -> None:
+    # One uninterrupted run keeps a copy of the periodic checkpoint of every batch; resuming from each position
+    # must end with the same final weights, bit for bit (generator, discriminator, EMA).
+    overrides = [f"model={model}", *tiny_overrides(model), *QUICK_DATA, *RESUME_BUDGET]
+    snapshot = ["+callbacks.snapshot._target_=tests.run_states.SnapshotLast", f"+callbacks.snapshot.folder={tmp_path / 'snapshots'}"]
+    straight = _run(compose_train, [*overrides, *snapshot], "straight")
+    expected = final_weights(straight["last_checkpoint"])
+    for batch, where in CHECKPOINT_POSITIONS.items():
+        checkpoint = tmp_path / "snapshots" / f"batch-{batch}.ckpt"
+        assert read_checkpoint(str(checkpoint))["sisr_batches"] == batch
+        resumed = _run(compose_train, [*overrides, f"ckpt_path={checkpoint}"], f"resumed-{batch}")
+        assert resumed["batches"] == 9 and resumed["status"] == "completed"
+        different = differing(expected, final_weights(resumed["last_checkpoint"]))
+        assert not different, f"resumed from batch {batch} ({where}): {len(different)} tensors differ, e.g. {different[:3]}"
+
+
+@pytest.mark.slow
+def test_resume_after_a_crash_with_loader_workers_is_bitwise_identical(compose_train) -> None:
+    # Two loader worker processes: the stream position must not count the batches they prefetched.
+    overrides = ["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, *RESUME_BUDGET, "data.num_workers=2",
+                 "callbacks.model_checkpoint.every_n_train_steps=3"]  # fmt: skip
+    straight = _run(compose_train, overrides, "straight")
+    crash = [*overrides, "+callbacks.crash._target_=tests.run_states.CrashAt", "+callbacks.crash.batch=7"]
     with pytest.raises(SystemError, match="simulated crash"):
         _run(compose_train, crash, "resumed")
     crashed = json.loads((Path(straight["last_checkpoint"]).parents[2] / "resumed" / "metrics.json").read_text())
     assert crashed["status"] == "failed" and "simulated crash" in crashed["error"]
-    last = crashed["last_checkpoint"]
-    assert read_checkpoint(last)["sisr_batches"] == 6
+    assert read_checkpoint(crashed["last_checkpoint"])["sisr_batches"] == 6
 
     resumed = _run(compose_train, [*overrides, "ckpt_path=auto"], "resumed")
-    assert resumed["resumed_from"] == last and resumed["seed"] == straight["seed"] and resumed["batches"] == 14
-    expected, actual = generator_weights(straight["last_checkpoint"]), generator_weights(resumed["last_checkpoint"])
-    assert expected.keys() == actual.keys()
-    different = [key for key in expected if not torch.equal(expected[key], actual[key])]
-    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    assert resumed["resumed_from"] == crashed["last_checkpoint"] and resumed["seed"] == straight["seed"]
+    assert not differing(final_weights(straight["last_checkpoint"]), final_weights(resumed["last_checkpoint"]))
 
 
 def test_resumed_run_appends_to_the_csv_history(compose_train) -> None:

@@ -13,12 +13,9 @@ from sisr.weights.checkpoints import load_generator
 from sisr.core.evaluation import evaluate
 from sisr.core.training import train
 from tests.conftest import SMOKE_OVERRIDES
-from tests.configs import tiny_overrides
+from tests.configs import tiny_overrides, trainable_models
 
-TRAINABLE_MODELS = ["srcnn", "srresnet", "rrdb", "srgan", "esrgan"]
-
-
-@pytest.mark.parametrize("model", TRAINABLE_MODELS)
+@pytest.mark.parametrize("model", trainable_models())
 def test_every_model_trains_validates_and_checkpoints(model: str, compose_train) -> None:
     cfg = compose_train([f"model={model}", *SMOKE_OVERRIDES, *tiny_overrides(model)])
     summary = train(cfg)

@@ -17,15 +17,14 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from sisr.core.precomputed import SetScores, score_sr_dir
+from sisr.lit.base import METRIC_NAMES, SRModule
+from sisr.models.common import count_parameters
 from sisr.plumbing.cli import to_container
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
-from sisr.lit.base import METRIC_NAMES, SRModule
-from sisr.models.common import count_parameters
-from sisr.core.precomputed import SetScores, score_sr_dir
 from sisr.plumbing.provenance import git_commit, machine_name
 from sisr.weights.loading import open_generator
-
 
 
 def resolve_scale(cfg: DictConfig, trained: int | None) -> int:

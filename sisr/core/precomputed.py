@@ -25,8 +25,8 @@ from torch import Tensor
 from sisr.data.images import load_image
 from sisr.data.layouts import list_images
 from sisr.data.transforms import to_tensor
-from sisr.plumbing.errors import SISRError
 from sisr.lit.base import METRIC_NAMES
+from sisr.plumbing.errors import SISRError
 from sisr.protocol.lpips import build_lpips, lpips_unavailable_reason
 from sisr.protocol.metrics import SRMetrics
 

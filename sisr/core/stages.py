@@ -22,11 +22,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sisr.core.training import AUTO, hydra_choices, preflight, train
 from sisr.plumbing.cli import to_container
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
 from sisr.plumbing.provenance import config_hash
-from sisr.core.training import AUTO, hydra_choices, preflight, train
 
 log = logging.getLogger(__name__)
 

@@ -22,25 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from sisr.weights.checkpoints import read_checkpoint
+from sisr.lit.base import SRModule
+from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint
+from sisr.models.common import count_parameters
 from sisr.plumbing.cli import to_container, user_error
 from sisr.plumbing.errors import SISRError
-from sisr.plumbing.files import atomic_write, write_json
-from sisr.lit.base import SRModule
-from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint, TrainingInterrupted
-from sisr.models.common import count_parameters
+from sisr.plumbing.files import write_json
 from sisr.plumbing.provenance import config_hash, git_commit, machine_name
+from sisr.plumbing.run_folder import check_writable, launched_rank, lock_run_folder
+from sisr.plumbing.stop_signals import StopRequested, StopSignals, TrainingInterrupted
+from sisr.weights.checkpoints import read_checkpoint
 
 log = logging.getLogger(__name__)
 
-RUN_LOCK = ".sisr_run.lock"
 AUTO = "auto"
 
 
@@ -113,39 +113,6 @@ def check_resume_fits(cfg: DictConfig, ckpt_path: str) -> int:
             f"x{cfg.data.scale}; resume with the run's own settings or start a new run folder."
         )
     return int(checkpoint.get("sisr_batches", checkpoint.get("global_step", 0)))
-
-
-def launched_rank() -> int:
-    """This process's global rank as its launcher set it (Lightning's DDP launcher, torchrun, SLURM), before any
-    Trainer exists; 0 for a single process."""
-    for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(variable, "").isdigit():
-            return int(os.environ[variable])
-    return 0
-
-
-def check_writable(folder: Path) -> None:
-    """Create the run folder, or stop with one sentence when it cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_write(folder / ".sisr_write_probe", "w") as handle:
-            handle.write("ok\n")
-        (folder / ".sisr_write_probe").unlink()
-    except (SISRError, OSError) as exc:
-        raise SISRError(f"the run folder {folder} is not writable; choose another with hydra.run.dir=<folder>.") from exc
-
-
-def lock_run_folder(folder: Path) -> FileLock:
-    """Hold the run folder for this process; a second run writing the same folder gets one sentence."""
-    lock = FileLock(folder / RUN_LOCK, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout as exc:
-        raise SISRError(
-            f"another run is already writing {folder} (it holds {folder / RUN_LOCK}); wait for it to finish or "
-            "choose another folder with hydra.run.dir=<folder>."
-        ) from exc
-    return lock
 
 
 def instantiate_reporting(node: DictConfig, **kwargs: Any) -> Any:
@@ -233,6 +200,13 @@ def fit(trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | 
             raise
         log.warning("%s", saved.stop)
         return saved.stop
+    except StopRequested as stop:  # outside the batch loop (data setup, sanity check): nothing new to save
+        saved = _find(trainer.callbacks, RunCheckpoint)
+        checkpoint = Path(saved.last_model_path) if saved and saved.last_model_path else None
+        batches = trainer.global_step // model.optimizer_steps_per_batch
+        interrupted = TrainingInterrupted(stop.signum, batches, checkpoint, stop.phase or "fit")
+        log.warning("%s", interrupted)
+        return interrupted
     return None
 
 
@@ -266,6 +240,18 @@ def train(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, A
 
 
 def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+    with StopSignals("data preparation"):
+        try:
+            return _train_guarded(cfg, output_dir, choices)
+        except StopRequested as stop:  # before the Trainer existed: nothing trained, nothing saved by this run
+            summary = {"status": "interrupted", "phase": stop.phase, "error": str(stop), "batches": 0,
+                       "choices": choices, "resumed_from": resume_checkpoint(cfg), "last_checkpoint": None}
+            if launched_rank() == 0:
+                write_json(output_dir / "metrics.json", summary)
+            raise TrainingInterrupted(stop.signum, 0, None, stop.phase) from None
+
+
+def _train_guarded(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path:
         check_resume_fits(cfg, ckpt_path)
@@ -277,6 +263,7 @@ def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) ->
     trainer = build_trainer(cfg, model, callbacks, loggers)
     common = {"choices": choices, "resumed_from": ckpt_path}
     started = time.perf_counter()
+    StopSignals.enter_phase("fit")
     try:
         stop = fit(trainer, model, datamodule, ckpt_path)
     except BaseException as exc:
@@ -287,11 +274,20 @@ def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) ->
         raise
     status = "interrupted" if stop else "completed"
     summary = summarise(cfg, trainer, model, status=status, train_seconds=time.perf_counter() - started, **common)
+    if stop:
+        summary.update(phase="fit", error=str(stop))
     if status == "completed" and cfg.get("test_after_fit") and datamodule.test_set_names and not trainer.fast_dev_run:
         # The final weights, as the papers report: the best-validation checkpoint would be selected on the test
         # sets whenever they double as validation sets (data=div2k, data=shared).
-        trainer.test(model, datamodule=datamodule, verbose=False)
-        summary["test"] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        try:
+            trainer.test(model, datamodule=datamodule, verbose=False)
+        except StopRequested as signal_stop:  # the final state is saved; a resume runs the test again
+            summary.update(status="interrupted", phase="test", error=str(signal_stop))
+            last = Path(summary["last_checkpoint"]) if summary["last_checkpoint"] else None
+            stop = TrainingInterrupted(signal_stop.signum, summary["batches"], last, "the test")
+        else:
+            summary["test"] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    StopSignals.enter_phase("writing metrics.json")
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", summary)
     _print_locations(output_dir, summary)

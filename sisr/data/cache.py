@@ -31,11 +31,11 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from sisr.protocol.imresize import bicubic_degrade
 from sisr.data.images import BadImageTally, UnreadableImageError, load_image
 from sisr.data.layouts import ImagePair
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import atomic_write, write_json
+from sisr.protocol.imresize import bicubic_degrade
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,15 @@ from torch.utils.data import DataLoader
 from sisr.data import sample
 from sisr.data.cache import build_cache
 from sisr.data.datasets import SREvalDataset, SRTrainDataset, check_patch_size
-from sisr.data.download import archive_path, is_available, offline_message, prepare, target_path
+from sisr.data.download import (
+    archive_path,
+    is_available,
+    offline_message,
+    prepare,
+    target_path,
+)
 from sisr.data.layouts import ImagePair, find_pairs, named_set_folder
-from sisr.data.sampling import EpochPermutation, EvalShard, ResumableLoader
+from sisr.data.sampling import EpochPermutation, EvalShard, ResumableLoader, init_worker
 from sisr.data.sources import SOURCES, Source, div2k_sources
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.paths import cache_dir as resolve_cache_dir
@@ -285,6 +291,7 @@ class SRDataModule(pl.LightningDataModule):
     def _loader_options(self) -> dict:
         return {
             "num_workers": self.num_workers,
+            "worker_init_fn": init_worker,
             "pin_memory": self.pin_memory,
             "persistent_workers": self.persistent_workers and self.num_workers > 0,
         }

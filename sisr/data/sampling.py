@@ -19,7 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from lightning_fabric.utilities.seed import pl_worker_init_function
 from torch.utils.data import DataLoader, Sampler
+
+from sisr.plumbing.stop_signals import ignore_stop_signals
 
 
 class EpochPermutation(Sampler[int]):
@@ -35,20 +38,29 @@ class EpochPermutation(Sampler[int]):
     def __init__(self, length: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.length, self.seed, self.rank, self.world_size = length, int(seed), rank, world_size
         self.epoch = 0
-        self.start = 0  # samples of this epoch to skip (set on resume)
+        self._resume: tuple[int, int] | None = None  # (epoch, samples of it already trained), set on resume
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch."""
         self.epoch = epoch
 
+    def resume_at(self, epoch: int, samples: int) -> None:
+        """Skip the first `samples` of `epoch` when that epoch is iterated next."""
+        self._resume = (int(epoch), int(samples))
+
     def __len__(self) -> int:
         return self.length // self.world_size
 
     def __iter__(self) -> Iterator[int]:
+        # Decided here, at the first batch fetch, not when the loader's iterator is made: on a restart Lightning
+        # makes the iterator before it sets the resumed epoch (a skip decided then was lost after an epoch end).
+        start = 0
+        if self._resume is not None and self._resume[0] <= self.epoch:
+            start = self._resume[1] if self._resume[0] == self.epoch else 0
+            self._resume = None
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.length, generator=generator)
         shard = order[self.rank : len(self) * self.world_size : self.world_size]
-        start, self.start = self.start, 0
         offset = self.epoch * self.length
         return iter((offset + shard[start:]).tolist())
 
@@ -64,20 +76,12 @@ class ResumableLoader(DataLoader):
     def __init__(self, dataset: Any, sampler: EpochPermutation, **kwargs: Any) -> None:
         super().__init__(dataset, sampler=sampler, **kwargs)
         self._position = {"epoch": 0, "batches_trained": 0}
-        self._resume: dict[str, int] | None = None
 
     @property
     def permutation(self) -> EpochPermutation:
         """The sampler (typed)."""
         assert isinstance(self.sampler, EpochPermutation)
         return self.sampler
-
-    def __iter__(self) -> Iterator[Any]:
-        resume, self._resume = self._resume, None
-        skip = resume["batches_trained"] if resume and resume["epoch"] == self.permutation.epoch else 0
-        self.permutation.start = skip * int(self.batch_size or 1)
-        self._position = {"epoch": self.permutation.epoch, "batches_trained": skip}
-        return super().__iter__()
 
     def mark_trained(self, batches: int) -> None:
         """The training loop finished `batches` batches of the current epoch."""
@@ -89,7 +93,15 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Skip, in that epoch, the batches a resumed checkpoint had already trained on."""
-        self._resume = {"epoch": int(state.get("epoch", 0)), "batches_trained": int(state.get("batches_trained", 0))}
+        self._position = {"epoch": int(state.get("epoch", 0)), "batches_trained": int(state.get("batches_trained", 0))}
+        self.permutation.resume_at(self._position["epoch"], self._position["batches_trained"] * int(self.batch_size or 1))
+
+
+def init_worker(worker_id: int) -> None:
+    """Every loader worker's start: stop signals are the main process's to handle, and the worker's global RNGs
+    are seeded as Lightning's own worker init does (the training patches themselves do not depend on them)."""
+    ignore_stop_signals()
+    pl_worker_init_function(worker_id)
 
 
 class EvalShard(Sampler[int]):

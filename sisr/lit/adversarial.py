@@ -16,10 +16,10 @@ from typing import Any
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from sisr.plumbing.errors import SISRError
 from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
 from sisr.lit.speed import channels_last_batch, compile_networks, use_channels_last
 from sisr.losses import AdversarialLoss
+from sisr.plumbing.errors import SISRError
 from sisr.weights.loading import generator_weights, load_weights
 
 log = logging.getLogger(__name__)

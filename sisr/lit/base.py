@@ -11,9 +11,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel
 
-from sisr.plumbing.errors import SISRError
 from sisr.inference.tiling import super_resolve
 from sisr.lit.progress import at_log_interval
+from sisr.plumbing.errors import SISRError
 from sisr.protocol.lpips import build_lpips, lpips_unavailable_reason
 from sisr.protocol.metrics import SRMetrics
 

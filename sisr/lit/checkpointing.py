@@ -36,20 +36,12 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from sisr.data.sampling import ResumableLoader
 from sisr.plumbing.files import atomic_write
+from sisr.plumbing.stop_signals import TrainingInterrupted, is_guard_handler
 
 log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.ckpt"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
-
-
-class TrainingInterrupted(Exception):
-    """Fit stopped on a signal after saving `last.ckpt`; the run can be resumed from it."""
-
-    def __init__(self, signum: int, batches: int, checkpoint: Path) -> None:
-        self.signum, self.batches, self.checkpoint = signum, batches, checkpoint
-        name = signal.Signals(signum).name
-        super().__init__(f"{name} received: stopped after batch {batches}, state saved to {checkpoint}")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -84,6 +76,13 @@ def set_rng_states(states: dict[str, Any]) -> None:
     random.setstate((version, tuple(python_state), gauss_next))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _chains_to(handler: Any) -> bool:
+    """Whether a handler found before the run is called after the save: a foreign one (submitit's requeue) is;
+    Python's Ctrl-C handler (it would raise KeyboardInterrupt, which Lightning turns into exit status 1) and sisr's
+    own guard (the run is already stopping) are not."""
+    return callable(handler) and handler is not signal.default_int_handler and not is_guard_handler(handler)
 
 
 class RunCheckpoint(Callback):
@@ -175,7 +174,7 @@ class RunCheckpoint(Callback):
         if received:
             path = self.save(trainer)
             previous = self._previous_handlers.get(int(received))
-            if callable(previous):
+            if _chains_to(previous):
                 previous(int(received), None)  # e.g. submitit's requeue, now that the state is saved
             raise TrainingInterrupted(int(received), self.batches(trainer), path)
         if self._periodic_save_due(trainer):
@@ -189,6 +188,10 @@ class RunCheckpoint(Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer)  # the final state, whatever the last validation score was
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.last_model_path:  # resumed at its budget: no batch ran, the restored state is the final one
+            self.save(trainer)
 
     # ----------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

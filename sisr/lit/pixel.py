@@ -8,9 +8,9 @@ from typing import Any
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from sisr.plumbing.errors import SISRError
 from sisr.lit.base import OptimizerFactory, SchedulerFactory, SRModule
 from sisr.lit.speed import channels_last_batch, compile_networks, use_channels_last
+from sisr.plumbing.errors import SISRError
 
 
 class PixelSRModule(SRModule):

@@ -13,9 +13,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sisr.losses.vgg import IMAGENET, VGG19Features
 from sisr.plumbing.errors import SISRError
 from sisr.protocol.color import rgb_to_ycbcr
-from sisr.losses.vgg import IMAGENET, VGG19Features
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
 CRITERIA: dict[str, Criterion] = {"l1": F.l1_loss, "mse": F.mse_loss}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from sisr.protocol.imresize import imresize, imresize_uint8_levels
 from sisr.models.common import check_integer_scale
+from sisr.protocol.imresize import imresize, imresize_uint8_levels
 
 
 class Bicubic(nn.Module):

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sisr.models.blocks import conv3x3, make_layer
 from sisr.models.common import UPSAMPLE_STAGES, check_scale, default_init_weights
 
 # ESRGAN Sec. 3.3: residuals are multiplied by 0.2 before being added back, in every dense block and
@@ -28,10 +29,8 @@ class ResidualDenseBlock(nn.Module):
 
     def __init__(self, num_features: int = 64, growth_channels: int = 32) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv2d(num_features + i * growth_channels, growth_channels, 3, padding=1) for i in range(4)
-        )
-        self.fuse = nn.Conv2d(num_features + 4 * growth_channels, num_features, 3, padding=1)
+        self.convs = nn.ModuleList(conv3x3(num_features + i * growth_channels, growth_channels) for i in range(4))
+        self.fuse = conv3x3(num_features + 4 * growth_channels, num_features)
         self.lrelu = nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
         default_init_weights(self, scale=0.1)  # ESRGAN's smaller (x0.1) MSRA initialisation
 
@@ -52,7 +51,7 @@ class RRDB(nn.Module):
 
     def __init__(self, num_features: int = 64, growth_channels: int = 32) -> None:
         super().__init__()
-        self.body = nn.Sequential(*(ResidualDenseBlock(num_features, growth_channels) for _ in range(3)))
+        self.body = make_layer(lambda: ResidualDenseBlock(num_features, growth_channels), 3)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + RESIDUAL_SCALE * self.body(x)
@@ -83,12 +82,12 @@ class RRDBNet(nn.Module):
         super().__init__()
         self.scale = check_scale("RRDBNet", scale, sorted(UPSAMPLE_STAGES))
         self.factors = UPSAMPLE_STAGES[scale]
-        self.conv_first = nn.Conv2d(in_channels, num_features, 3, padding=1)
-        self.body = nn.Sequential(*(RRDB(num_features, growth_channels) for _ in range(num_blocks)))
-        self.conv_body = nn.Conv2d(num_features, num_features, 3, padding=1)
-        self.conv_up = nn.ModuleList(nn.Conv2d(num_features, num_features, 3, padding=1) for _ in self.factors)
-        self.conv_hr = nn.Conv2d(num_features, num_features, 3, padding=1)
-        self.conv_last = nn.Conv2d(num_features, out_channels, 3, padding=1)
+        self.conv_first = conv3x3(in_channels, num_features)
+        self.body = make_layer(lambda: RRDB(num_features, growth_channels), num_blocks)
+        self.conv_body = conv3x3(num_features, num_features)
+        self.conv_up = nn.ModuleList(conv3x3(num_features, num_features) for _ in self.factors)
+        self.conv_hr = conv3x3(num_features, num_features)
+        self.conv_last = conv3x3(num_features, out_channels)
         self.lrelu = nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
 
     def forward(self, lr: Tensor) -> Tensor:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sisr.protocol.imresize import imresize
+from sisr.models.common import check_integer_scale
 from sisr.plumbing.errors import SISRError
 from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
-from sisr.models.common import check_integer_scale
+from sisr.protocol.imresize import imresize
 
 
 class SRCNN(nn.Module):

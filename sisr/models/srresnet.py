@@ -9,37 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from sisr.models.blocks import ResidualBlock, conv3x3, make_layer, subpixel_upsampler
 from sisr.models.common import UPSAMPLE_STAGES, check_scale
-
-
-class ResidualBlock(nn.Module):
-    """conv3x3-BN-PReLU-conv3x3-BN plus identity skip.
-
-    Args:
-        num_features: channels in and out.
-    """
-
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(num_features, num_features, 3, padding=1),
-            nn.BatchNorm2d(num_features),
-            nn.PReLU(),
-            nn.Conv2d(num_features, num_features, 3, padding=1),
-            nn.BatchNorm2d(num_features),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
-
-
-def subpixel_stage(num_features: int, factor: int) -> nn.Sequential:
-    """conv3x3 (C -> C * factor^2), PixelShuffle(factor), PReLU: the paper's sub-pixel upsampling block."""
-    return nn.Sequential(
-        nn.Conv2d(num_features, num_features * factor**2, 3, padding=1),
-        nn.PixelShuffle(factor),
-        nn.PReLU(),
-    )
 
 
 class SRResNet(nn.Module):
@@ -65,11 +36,9 @@ class SRResNet(nn.Module):
         self.scale = check_scale("SRResNet", scale, sorted(UPSAMPLE_STAGES))
         # 9x9 kernels on the first and last layer as in the paper (padding 4 keeps the size).
         self.head = nn.Sequential(nn.Conv2d(in_channels, num_features, 9, padding=4), nn.PReLU())
-        self.blocks = nn.Sequential(*(ResidualBlock(num_features) for _ in range(num_blocks)))
-        self.trunk_end = nn.Sequential(
-            nn.Conv2d(num_features, num_features, 3, padding=1), nn.BatchNorm2d(num_features)
-        )
-        self.upsample = nn.Sequential(*(subpixel_stage(num_features, f) for f in UPSAMPLE_STAGES[scale]))
+        self.blocks = make_layer(lambda: ResidualBlock(num_features, batch_norm=True, activation=nn.PReLU), num_blocks)
+        self.trunk_end = nn.Sequential(conv3x3(num_features, num_features), nn.BatchNorm2d(num_features))
+        self.upsample = subpixel_upsampler(num_features, self.scale, activation=nn.PReLU)
         self.tail = nn.Conv2d(num_features, out_channels, 9, padding=4)
 
     def forward(self, lr: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sisr.plumbing.errors import SISRError
+from sisr.plumbing.stop_signals import StopRequested, StopSignals, TrainingInterrupted
 
 USER_ERRORS = (SISRError, OmegaConfBaseException)
 T = TypeVar("T")
@@ -47,6 +48,18 @@ def run_reporting_user_errors(task: Callable[..., T], *args: Any) -> T:
             message = f"config key '{key}': {message}" if key else message
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def run_until_stopped(task: Callable[..., T], *args: Any) -> T:
+    """Run an entry point's `task(*args)` under a `StopSignals` guard, with user errors as one line (status 2) and
+    a stop signal at any phase as one line and status 128 + the signal number (the run's own record, e.g.
+    `metrics.json`, says `interrupted`)."""
+    try:
+        with StopSignals("startup"):
+            return run_reporting_user_errors(task, *args)
+    except (TrainingInterrupted, StopRequested) as stop:
+        print(f"interrupted: {stop}; resume with ckpt_path=auto and the same hydra.run.dir", file=sys.stderr)
+        sys.exit(128 + stop.signum)
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Hydra callbacks of the entry points: an unusable output folder is one sentence, not Hydra's traceback.
+"""Hydra callbacks of the entry points: an unusable output folder, or one a live run holds, is one sentence.
 
-Hydra creates the run folder (`hydra.run.dir`, or `hydra.sweep.dir` for a multirun) before any sisr code runs,
-so this check has to happen in a Hydra callback, before that.
+Hydra creates the run folder (`hydra.run.dir`, or `hydra.sweep.dir` for a multirun) and writes `.hydra/` into it
+before any sisr code runs, so these checks happen in a Hydra callback, before that: a refused run touches nothing
+of the running one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from sisr.plumbing.errors import SISRError
+from sisr.plumbing.run_folder import check_not_held
 
 
 def _usable(folder: Path) -> bool:
@@ -34,6 +38,11 @@ class OutputFolderCheck(Callback):
             sys.exit(2)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_not_held(Path(config.hydra.run.dir))
+        except SISRError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         self._check(config.hydra.run.dir, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

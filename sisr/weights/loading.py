@@ -205,7 +205,9 @@ def generator_weights(path: str | Path, key: str = "weights", use_ema: bool = Tr
     loaded = read_weight_file(path, key)
     try:
         if is_sisr_checkpoint(loaded):
-            from sisr.weights.checkpoints import generator_state  # imported here: sisr.weights.checkpoints needs Hydra
+            from sisr.weights.checkpoints import (
+                generator_state,  # imported here: sisr.weights.checkpoints needs Hydra
+            )
 
             return generator_state(loaded["state_dict"], use_ema)[0]
         state, _ = unwrap(loaded, use_ema)
@@ -262,7 +264,9 @@ def _load_strict(generator: nn.Module, state: StateDict, path: str | Path, key: 
 
 def _from_checkpoint(loaded: dict[str, Any], path: str | Path, key: str, use_ema: bool) -> LoadedGenerator:
     """The generator of a loaded `sisr.train` checkpoint, rebuilt from the config saved inside it."""
-    from sisr.weights.checkpoints import generator_state  # imported here: sisr.weights.checkpoints needs Hydra
+    from sisr.weights.checkpoints import (
+        generator_state,  # imported here: sisr.weights.checkpoints needs Hydra
+    )
 
     config = loaded.get("sisr_config")
     if not config:
@@ -317,7 +321,9 @@ def open_generator(ckpt_path: str | None, weights: str | None, use_ema: bool = T
     if not ckpt_path and not weights:
         raise SISRError("no model given; pass ckpt_path=<sisr checkpoint> or weights=<weight file>.")
     if ckpt_path:
-        from sisr.weights.checkpoints import read_checkpoint  # imported here: sisr.weights.checkpoints needs Hydra
+        from sisr.weights.checkpoints import (
+            read_checkpoint,  # imported here: sisr.weights.checkpoints needs Hydra
+        )
 
         return _from_checkpoint(read_checkpoint(ckpt_path), ckpt_path, "ckpt_path", use_ema)
     return load_weights(str(weights), key="weights", use_ema=use_ema)

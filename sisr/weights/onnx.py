@@ -22,10 +22,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from sisr.plumbing.errors import SISRError
-from sisr.protocol.imresize import contributions
-from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sisr.models.srcnn import SRCNN
+from sisr.plumbing.errors import SISRError
+from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
+from sisr.protocol.imresize import contributions
 
 ONNX_OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "lr", "sr"
