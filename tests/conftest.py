@@ -79,6 +79,19 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path):
     return cfg
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data cache folder shared by the tests of one module (decoded images are rebuilt once, not per test)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture()
+def shared_cache(module_cache: Path, compose_train, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Use the module's cache folder instead of the test's own (for suites of many short runs on the same data)."""
+    monkeypatch.setenv("SISR_CACHE_DIR", str(module_cache))
+    return module_cache
+
+
 @pytest.fixture()
 def compose_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Compose conf/train.yaml with overrides; runs write under tmp_path, caches under tmp_path/.cache."""

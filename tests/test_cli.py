@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.configs import tiny_overrides
 from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
 
 
@@ -76,3 +79,40 @@ def test_training_the_bicubic_baseline_is_refused(tmp_path: Path) -> None:
     assert "nothing to train" in result.stderr
     assert "Traceback" not in result.stderr
 
+
+
+@pytest.mark.slow
+def test_a_refused_second_run_touches_nothing_of_the_running_one(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = ["model=srcnn", *tiny_overrides("srcnn"), "data=sample", "data.num_workers=0", "data.patch_size=32",
+             "data.batch_size=2", "trainer.accelerator=cpu", "trainer.max_steps=100000", "logger=none",
+             "trainer.enable_progress_bar=false", "callbacks.model_checkpoint.every_n_train_steps=2", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
+    running = subprocess.Popen([sys.executable, "-m", "sisr.train", *first], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "checkpoints" / "last.ckpt").is_file() and time.monotonic() < deadline and running.poll() is None:
+            time.sleep(0.2)
+        hydra_files = {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()}
+        assert b"model=srcnn" in hydra_files["overrides.yaml"]
+
+        refused = run_cli("sisr.train", ["model=srresnet", "data.scale=2", f"hydra.run.dir={run_dir}"], tmp_path)
+        assert refused.returncode == 2 and "another run is already writing" in refused.stderr, refused.stderr[-2000:]
+        assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.communicate(timeout=120)
+    assert running.returncode == 128 + signal.SIGTERM
+    assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
+    assert json.loads((run_dir / "metrics.json").read_text())["choices"]["model"] == "srcnn"
+
+
+def test_eval_says_what_it_will_score_and_shows_progress_in_a_log(tmp_path: Path) -> None:
+    result = run_cli("sisr.eval", ["model=bicubic", "data.scale=4", "data.test_sets=[Set5,Set14]", "lpips=false"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert "Scoring 19 images at x4: Set5 (5), Set14 (14)." in lines
+    assert "For a quick look score one set: data.test_sets=[Set5]." in lines
+    assert "Testing Set5: 5/5 images" in lines and "Testing Set14: 14/14 images" in lines  # plain lines: no terminal
+    assert "\r" not in result.stdout

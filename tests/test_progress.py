@@ -33,6 +33,7 @@ SHORT_EPOCHS = [
     "data.val_max_images=1",
     "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=true",
+    "callbacks.progress_bar.plain=false",  # the bars themselves (pytest's output is no terminal)
     "trainer.enable_model_summary=false",
     "trainer.log_every_n_steps=2",
     "logger=none",
@@ -159,3 +160,27 @@ def test_data_wait_shows_a_starving_loader_and_not_validation() -> None:
     assert metrics["train/data_wait"] == pytest.approx(starving[-1])
     assert min(starving) > 0.7
     assert max(fed) < 0.5  # the 0.5 s of validation after batch 4 is not counted as waiting
+
+
+@pytest.mark.slow
+def test_a_run_logged_to_a_file_has_plain_lines_and_no_noise(tmp_path: Path) -> None:
+    # What a SLURM job's output file or `> train.log` gets: no bar frames (carriage returns), no hints or
+    # deprecation warnings about things the run does not do.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT, locate_shared_data
+
+    log_file = tmp_path / "train.log"
+    command = [sys.executable, "-m", "sisr.train", "model=srgan", *tiny_overrides("srgan"), *SHORT_EPOCHS[:7],
+               "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.enable_progress_bar=true",
+               "logger=none", "test_after_fit=false", f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
+    with log_file.open("w") as handle:
+        subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, check=True, timeout=300)
+    text = log_file.read_text()
+    assert "\r" not in text and "\x1b[" not in text  # no bar frames, no cursor movement
+    assert [line.split(",")[0] for line in text.splitlines() if line.startswith("Training: ")][-1] == "Training: 4/4 batches (100%)"
+    for noise in ("srun", "LeafSpec", "at the start of training", "weights_only", "Tip"):
+        assert noise not in text, f"{noise!r} in the log:\n{text}"

@@ -24,7 +24,7 @@ from tests.conftest import REPO_ROOT, locate_shared_data
 from tests.configs import tiny_overrides, trainable_models
 from tests.run_states import QUICK_DATA, QUICK_EPOCH, differing, final_weights
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("single_thread", "shared_cache")
 
 # --------------------------------------------------------------------------------------------- final state
 def test_last_checkpoint_is_the_final_state_even_when_validation_got_worse(compose_train) -> None:

@@ -31,7 +31,7 @@ from tests.configs import tiny_overrides, trainable_models
 from tests.conftest import REPO_ROOT, locate_shared_data
 from tests.run_states import QUICK_DATA, QUICK_EPOCH, batches_done, differing, final_weights
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_thread")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_thread", "shared_cache")]
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1]
 PHASES = ["data preparation", "training", "validation", "test"]

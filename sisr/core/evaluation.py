@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from sisr.core.precomputed import SetScores, score_sr_dir
 from sisr.lit.base import METRIC_NAMES, SRModule
+from sisr.lit.progress import BudgetProgressBar
 from sisr.models.common import count_parameters
 from sisr.plumbing.cli import to_container
 from sisr.plumbing.errors import SISRError
@@ -61,6 +62,17 @@ def format_table(per_set: dict[str, dict[str, float]], scale: int) -> str:
     return "\n".join(lines)
 
 
+def announce(datamodule: Any, scale: int) -> None:
+    """Say what will be scored before scoring it: full-size images take minutes on a CPU."""
+    datamodule.prepare_data()  # a missing set is one sentence naming it
+    datamodule.setup("test")
+    counts = {name: len(dataset) for name, dataset in zip(datamodule.test_set_names, datamodule.test_datasets)}
+    listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
+    print(f"Scoring {sum(counts.values())} images at x{scale}: {listed}.", flush=True)
+    if len(counts) > 1:
+        print(f"For a quick look score one set: data.test_sets=[{next(iter(counts))}].", flush=True)
+
+
 def _datamodule(cfg: DictConfig, scale: int) -> Any:
     return instantiate(cfg.data, scale=scale, train=None, val_sets=[], _convert_="all")
 
@@ -89,10 +101,13 @@ def _score_model(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
         max_pixels=cfg.max_pixels,
         lpips=cfg.lpips,
     )
+    datamodule = _datamodule(cfg, scale)
+    announce(datamodule, scale)
+    bar = [BudgetProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else []
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[], enable_model_summary=False
+        cfg.trainer, logger=False, enable_checkpointing=False, callbacks=bar, enable_model_summary=False
     )
-    trainer.test(module, datamodule=_datamodule(cfg, scale), verbose=False)
+    trainer.test(module, datamodule=datamodule, verbose=False)
     scores = SetScores(notes=[module.lpips_note] if module.lpips_note else [])
     for set_name, metric in module.test_metrics.items():
         values = metric.compute()
@@ -116,7 +131,9 @@ def _score_sr_dir(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
     if cfg.get("ckpt_path") or cfg.get("weights"):
         raise SISRError("sr_dir= scores images computed already; drop ckpt_path= / weights=, or drop sr_dir=.")
     scale = resolve_scale(cfg, None)
-    scores = score_sr_dir(_datamodule(cfg, scale), str(cfg.sr_dir), scale, lpips=bool(cfg.lpips))
+    datamodule = _datamodule(cfg, scale)
+    announce(datamodule, scale)
+    scores = score_sr_dir(datamodule, str(cfg.sr_dir), scale, lpips=bool(cfg.lpips))
     scored = {
         "model": "precomputed",
         "checkpoint": None,

@@ -190,7 +190,7 @@ def summarise(cfg: DictConfig, trainer: pl.Trainer, model: SRModule, **fields: A
 def fit(trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | None) -> TrainingInterrupted | None:
     """Run `trainer.fit`; returns the stop signal's exception if one ended it, re-raises anything else."""
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)  # as sisr reads them
     except TrainingInterrupted as stop:
         log.warning("%s", stop)
         return stop

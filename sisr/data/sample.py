@@ -78,5 +78,5 @@ def materialise(split: str, cache_dir: str | Path) -> Path:
             images = sample_images(split)
             for name in missing:
                 with atomic_write(targets[name]) as handle:
-                    Image.fromarray(images[name]).save(handle, format="PNG")
+                    Image.fromarray(images[name]).save(handle, format="PNG", compress_level=1)  # lossless, fast
     return folder

@@ -152,7 +152,7 @@ class RunCheckpoint(Callback):
     # ----------------------------------------------------------------------------------------- saving
     def save(self, trainer: pl.Trainer) -> Path:
         """Write `last.ckpt` now (every rank must call this: saving is collective under DDP)."""
-        trainer.save_checkpoint(self.last_path)
+        trainer.save_checkpoint(self.last_path, weights_only=False)  # the full state: optimizers, loops, RNGs
         self.last_model_path = str(self.last_path)
         self._last_save_time = time.monotonic()
         return self.last_path
