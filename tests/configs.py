@@ -91,3 +91,25 @@ def tiny_overrides(name: str, conf_dir: Path = CONF_DIR, prefix: str = "model") 
 def tiny_experiment_overrides(name: str, conf_dir: Path = CONF_DIR) -> list[str]:
     """Tiny overrides for experiment `name`: its model's, by the same rule (stage 1 shares the generator config)."""
     return tiny_overrides(experiment_model(name, conf_dir), conf_dir)
+
+
+def stage1_model(name: str, conf_dir: Path = CONF_DIR) -> str | None:
+    """The PSNR-stage model a two-stage experiment names (`- /model@pretrain.model: <name>`), or None."""
+    for entry in _load(conf_dir, "experiment", name).get("defaults", []):
+        if isinstance(entry, DictConfig | dict):
+            for key, value in entry.items():
+                if str(key).lstrip("/") == "model@pretrain.model":
+                    return str(value)
+    return None
+
+
+def job_models(overrides: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
+    """The models a `sisr.train` override list trains, in order: a two-stage experiment's PSNR stage, then its
+    GAN; one model otherwise (`experiment=` selects its model, `model=` overrides it)."""
+    values = dict(override.split("=", 1) for override in overrides if override.split("=", 1)[0] in ("model", "experiment"))
+    experiment = values.get("experiment")
+    model = values.get("model") or (experiment_model(experiment, conf_dir) if experiment else None)
+    if model is None:
+        raise ValueError(f"no model= or experiment= in {overrides}")
+    first = stage1_model(experiment, conf_dir) if experiment else None
+    return [first, model] if first else [model]

@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.leaderboard.profile import job_name, load_profile
+from tests.configs import job_models
 from tests.test_benchmarks_html import check_rendered_page
 
-ROWS = ["bicubic", "srcnn", "srresnet", "srgan", "rrdb", "esrgan"]
+PROFILE = load_profile("tiny")
+# The leaderboard's rows: bicubic, then every model each job trains, in the profile's order (stage 1 before its GAN).
+ROWS = ["bicubic", *(model for job in PROFILE.jobs for model in job_models(job.overrides))]
+JOBS = [job_name(job.name, scale) for job in PROFILE.jobs for scale in PROFILE.scales_of(job)]
+TWO_STAGE = [(job_name(job.name, 4), *job_models(job.overrides)) for job in PROFILE.jobs if len(job_models(job.overrides)) == 2]
 
 
 @pytest.mark.slow
@@ -35,12 +41,13 @@ def test_tiny_profile_end_to_end(shared_data_dir: Path, tmp_path: Path) -> None:
     run_dir = work / "train" / "srcnn_x4"
     assert (run_dir / "metrics.json").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    assert sorted(p.name for p in (work / "train").iterdir() if p.is_dir()) == ["esrgan_x4", "srcnn_x4", "srgan_x4"]
+    assert sorted(p.name for p in (work / "train").iterdir() if p.is_dir()) == sorted(JOBS)
+    assert TWO_STAGE  # the profile exercises the stage hand-over
 
     data = json.loads((work / "leaderboard.json").read_text())
     assert [(row["model"], row["scale"]) for row in data["rows"]] == [(model, 4) for model in ROWS]
     rows = {row["model"]: row for row in data["rows"]}
-    for job, psnr_model, gan in (("srgan_x4", "srresnet", "srgan"), ("esrgan_x4", "rrdb", "esrgan")):
+    for job, psnr_model, gan in TWO_STAGE:
         stage1, stage2 = work / "train" / job / "stage1_psnr", work / "train" / job / "stage2_gan"
         assert rows[psnr_model]["run_dir"] == str(stage1) and rows[gan]["run_dir"] == str(stage2)
         assert rows[psnr_model]["checkpoint"] == str(stage1 / "checkpoints" / "last.ckpt")  # final weights

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.leaderboard.profile import load_profile
 from tests.conftest import CONF_DIR, REPO_ROOT
 
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
@@ -35,7 +36,7 @@ FROM_INSTALLED = textwrap.dedent(
         assert Path(module.__file__).resolve().is_relative_to(site), module.__file__
     assert CONF_DIR.resolve().is_relative_to(site), CONF_DIR
     profile = load_profile("tiny")
-    assert [job.name for job in profile.jobs] == ["srcnn", "srgan", "esrgan"], profile.jobs
+    assert [job.name for job in profile.jobs] == sys.argv[2].split(","), profile.jobs  # the checkout's jobs
     assert load_profile("full").test_sets == ["Set5", "Set14", "BSD100"]
     assert any(entry.model == "srgan" for entry in load_paper_entries())
     cfg = compose_eval_config(Path("eval"), Path("data"), ["Set5"], scale=4)
@@ -83,7 +84,8 @@ def test_benchmarks_work_from_the_installed_package_in_another_folder(wheel: Pat
     # The venv's own site-packages (torch, hydra, ...) stay on the path; the installed copy comes first.
     env = {key: value for key, value in os.environ.items() if key not in ("SISR_HOME", "PYTHONPATH")}
     env["PYTHONPATH"] = str(site)
-    command = [sys.executable, "-c", FROM_INSTALLED, str(site)]
+    jobs = ",".join(job.name for job in load_profile("tiny").jobs)  # the checkout's profile, read here
+    command = [sys.executable, "-c", FROM_INSTALLED, str(site), jobs]
     result = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "installed package OK" in result.stdout
