@@ -14,12 +14,12 @@ from omegaconf import DictConfig
 
 from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.lit.checkpointing import TrainingInterrupted
-from sisr.core.stages import train_or_stages
+from sisr.core.stages import objective, train_or_stages
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the mean validation PSNR (for sweepers)."""
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the run's `optimized_metric` (mean validation PSNR by default), for sweepers."""
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
     try:
@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
     except TrainingInterrupted as stop:
         print(f"interrupted: {stop}; resume with ckpt_path=auto and the same hydra.run.dir", file=sys.stderr)
         sys.exit(128 + stop.signum)
-    return summary["val"].get("val/psnr")
+    return run_reporting_user_errors(objective, cfg, summary)
 
 
 if __name__ == "__main__":
