@@ -26,8 +26,8 @@ from sisr.core.evaluation import evaluate
 from sisr.plumbing.files import write_json
 from sisr.lit.checkpointing import TrainingInterrupted
 from sisr.core.stages import train_or_stages
+from sisr.plumbing.paths import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 DEFAULT_EXPERIMENT = "demo"
 
 
@@ -119,7 +119,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         run_reporting_user_errors(run_demo, cfg)

@@ -34,6 +34,7 @@ from sisr.plumbing.provenance import config_hash
 from sisr.inference.runtime import image_channels, make_runner
 from sisr.weights.loading import RRDBNET_TARGET, LoadedGenerator, metadata_path, open_generator, to_basicsr
 from sisr.weights.safetensors_files import safetensors_bytes
+from sisr.plumbing.paths import CONF_DIR
 
 FORMATS = ("onnx", "safetensors", "state_dict")
 IN_FILE = ("onnx", "safetensors")  # formats whose file holds the metadata
@@ -143,7 +144,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     return metadata
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="export")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run_reporting_user_errors(export, cfg)

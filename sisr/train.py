@@ -15,9 +15,10 @@ from omegaconf import DictConfig
 from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.lit.checkpointing import TrainingInterrupted
 from sisr.core.stages import objective, train_or_stages
+from sisr.plumbing.paths import CONF_DIR
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns the run's `optimized_metric` (mean validation PSNR by default), for sweepers."""
     if torch.cuda.is_available():

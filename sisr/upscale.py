@@ -30,6 +30,7 @@ from sisr.inference.runtime import pick_device, pick_precision
 from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.plumbing.errors import SISRError
 from sisr.weights.loading import open_generator
+from sisr.plumbing.paths import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def upscale(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="upscale")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="upscale")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run_reporting_user_errors(upscale, cfg)

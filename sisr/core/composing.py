@@ -17,8 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
 
 from sisr.plumbing.errors import SISRError
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # the configs `python -m sisr.<entry>` compose
+from sisr.plumbing.paths import CONF_DIR
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

@@ -35,6 +35,7 @@ from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import atomic_write, write_json
 from sisr.lit.base import SRModule
 from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint, TrainingInterrupted
+from sisr.lit.loggers import finish_loggers
 from sisr.models.common import count_parameters
 from sisr.plumbing.provenance import config_hash, git_commit, machine_name
 
@@ -275,6 +276,16 @@ def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) ->
     datamodule, model = preflight(cfg)
     callbacks, loggers = build_callbacks_and_loggers(cfg)
     trainer = build_trainer(cfg, model, callbacks, loggers)
+    try:
+        return _fit_and_test(cfg, output_dir, trainer, model, datamodule, ckpt_path, choices)
+    finally:
+        finish_loggers(loggers)
+
+
+def _fit_and_test(
+    cfg: DictConfig, output_dir: Path, trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | None,
+    choices: dict[str, str],
+) -> dict[str, Any]:
     common = {"choices": choices, "resumed_from": ckpt_path}
     started = time.perf_counter()
     try:
