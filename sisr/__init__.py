@@ -1,11 +1,38 @@
-"""sisr: a PyTorch Lightning + Hydra benchmark suite for single-image super-resolution."""
+"""sisr: a PyTorch Lightning + Hydra benchmark suite for single-image super-resolution.
 
+The Python API (see README, "Python API"): `sisr.load(path)` returns an `Upscaler`, `sisr.evaluate(...)` scores a
+model or SR images, `sisr.train(overrides)` trains; user errors raise `sisr.SISRError`. The API is imported on
+first use, so `import sisr` stays light (no Lightning, no Hydra).
+"""
+
+from __future__ import annotations
+
+import importlib
 import logging
 import warnings
+from typing import TYPE_CHECKING, Any
 
+from sisr.plumbing.errors import SISRError
 from sisr.plumbing.paths import register_resolver
 
+if TYPE_CHECKING:
+    from sisr.api import UpscaleSettings, Upscaler, evaluate, load, train
+
+__all__ = ["SISRError", "UpscaleSettings", "Upscaler", "evaluate", "load", "train"]
+_API = {"UpscaleSettings", "Upscaler", "evaluate", "load", "train"}
+
 register_resolver()
+
+
+def __getattr__(name: str) -> Any:
+    """The API's functions, imported from `sisr.api` on first use."""
+    if name in _API:
+        return getattr(importlib.import_module("sisr.api"), name)
+    raise AttributeError(f"module 'sisr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _API)
 
 
 def _is_not_an_advert(record: logging.LogRecord) -> bool:

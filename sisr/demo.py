@@ -25,8 +25,8 @@ from sisr.core.stages import train_or_stages
 from sisr.plumbing.cli import run_until_stopped
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
+from sisr.plumbing.paths import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 DEFAULT_EXPERIMENT = "demo"
 
 
@@ -118,7 +118,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
     run_until_stopped(run_demo, cfg)  # as `sisr.train`: a stop signal exits 128 + its number
 

@@ -12,9 +12,10 @@ from omegaconf import DictConfig
 
 from sisr.core.evaluation import evaluate
 from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.paths import CONF_DIR
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run_reporting_user_errors(evaluate, cfg)

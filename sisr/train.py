@@ -11,17 +11,18 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from sisr.core.stages import train_or_stages
-from sisr.plumbing.cli import run_until_stopped
+from sisr.core.stages import objective, train_or_stages
+from sisr.plumbing.cli import run_reporting_user_errors, run_until_stopped
+from sisr.plumbing.paths import CONF_DIR
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the mean validation PSNR (for sweepers)."""
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns the run's `optimized_metric` (mean validation PSNR by default), for sweepers."""
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
     summary = run_until_stopped(train_or_stages, cfg)
-    return summary["val"].get("val/psnr")
+    return run_reporting_user_errors(objective, cfg, summary)
 
 
 if __name__ == "__main__":

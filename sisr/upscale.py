@@ -19,30 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
-import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from sisr.core.upscaling import UpscaleSettings, Upscaler
 from sisr.data.images import IMAGE_EXTENSIONS, UnreadableImageError
 from sisr.data.layouts import list_images
-from sisr.data.pictures import Picture, read_picture, write_png
-from sisr.inference.runtime import (
-    Runner,
-    balanced_tile,
-    bytes_per_lr_pixel,
-    image_channels,
-    make_runner,
-    memory_budget_bytes,
-    pick_device,
-    pick_precision,
-    tile_for_budget,
-)
-from sisr.inference.tiling import super_resolve
+from sisr.data.pictures import read_picture, write_png
+from sisr.inference.runtime import pick_device, pick_precision
 from sisr.plumbing.cli import run_reporting_user_errors
 from sisr.plumbing.errors import SISRError
-from sisr.protocol.imresize import imresize
 from sisr.weights.loading import open_generator
+from sisr.plumbing.paths import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -78,53 +66,16 @@ def plan_outputs(inputs: list[Path], output: Path) -> list[Path]:
     return targets
 
 
-def upscale_picture(
-    runner: Runner, picture: Picture, scale: int, channels: tuple[int, int], options: dict[str, Any]
-) -> Picture:
-    """Super-resolve one picture's colour with the model and its alpha with MATLAB bicubic."""
-    color = torch.from_numpy(np.ascontiguousarray(picture.color)).permute(2, 0, 1)[None]
-    model_in, model_out = channels
-    if color.shape[1] != model_in:
-        if model_in == 1:
-            raise SISRError("the model upscales gray images only, and this image is in colour.")
-        color = color.expand(-1, model_in, -1, -1)
-    tile = options["tile_size"] or balanced_tile(color.shape[-2], color.shape[-1], options["max_tile"])
-    with runner.autocast():
-        sr = super_resolve(runner, color, scale, ensemble=options["self_ensemble"], tile_size=tile,
-                           tile_overlap=options["tile_overlap"])
-    out = sr.float().clamp_(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-    if picture.is_gray and model_out == 3:
-        out = out[:, :, :1]  # the channel the protocol scores for gray sources, so outputs score as sisr.eval does
-    alpha = None
-    if picture.alpha is not None:
-        alpha = imresize(torch.from_numpy(picture.alpha)[None], scale=scale)[0].clamp_(0, 1).numpy()
-    return Picture(out, alpha, picture.bit_depth)
-
-
-def _options(cfg: DictConfig, runner: Runner, channels: int) -> dict[str, Any]:
-    """Tiling and ensemble settings; the largest tile comes from the memory budget unless tile_size is set."""
-    max_tile = 0
-    if not cfg.tile_size:
-        budget = memory_budget_bytes(runner.device, cfg.get("memory_budget_mb"))
-        max_tile = tile_for_budget(bytes_per_lr_pixel(runner, channels), budget, int(cfg.tile_overlap))
-        log.info("tiles of at most %d LR pixels a side fit the memory budget", max_tile)
-    return {"tile_size": cfg.tile_size, "max_tile": max_tile, "tile_overlap": int(cfg.tile_overlap),
-            "self_ensemble": bool(cfg.self_ensemble)}
-
-
 def upscale(cfg: DictConfig) -> dict[str, Any]:
     """Upscale every image of `cfg.input` into `cfg.output`; return a summary (written, skipped, settings)."""
-    device = pick_device(str(cfg.device))
-    dtype = pick_precision(str(cfg.precision), device)
+    pick_precision(str(cfg.precision), pick_device(str(cfg.device)))  # a wrong device or precision: before any file is read
     if not cfg.get("output"):
         raise SISRError("output= is not set; pass output=<folder> for the upscaled PNG files.")
     inputs = list_inputs(str(cfg.input))
     output = Path(str(cfg.output)).expanduser()
     targets = plan_outputs(inputs, output)
     loaded = open_generator(cfg.get("ckpt_path"), cfg.get("weights"), use_ema=bool(cfg.use_ema))
-    runner = make_runner(loaded.generator, device, dtype, cfg.channels_last)
-    channels = image_channels(runner)
-    options = _options(cfg, runner, channels[0])
+    upscaler = Upscaler(loaded, UpscaleSettings.from_config(cfg))
     output.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
     started = time.perf_counter()
@@ -135,7 +86,7 @@ def upscale(cfg: DictConfig) -> dict[str, Any]:
             warnings.warn(f"skipping {source}: {exc}", stacklevel=1)
             skipped.append(str(source))
             continue
-        write_png(target, upscale_picture(runner, picture, loaded.scale, channels, options))
+        write_png(target, upscaler.upscale_picture(picture))
         written.append(str(target))
     if skipped and not written:
         raise SISRError(
@@ -143,7 +94,7 @@ def upscale(cfg: DictConfig) -> dict[str, Any]:
         )
     summary = {
         "written": written, "skipped": skipped, "scale": loaded.scale, "model": type(loaded.generator).__name__,
-        "source": loaded.source, "device": str(device), "precision": str(cfg.precision),
+        "source": loaded.source, "device": str(upscaler.device), "precision": str(cfg.precision),
         "seconds": round(time.perf_counter() - started, 3),
     }
     print(f"Upscaled {len(written)} image(s) x{loaded.scale} with {summary['model']} into {output}"
@@ -151,7 +102,7 @@ def upscale(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="upscale")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="upscale")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run_reporting_user_errors(upscale, cfg)

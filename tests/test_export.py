@@ -1,7 +1,9 @@
-"""`sisr.export`: ONNX with dynamic shapes matching PyTorch through onnxruntime, and state_dict + metadata.json."""
+"""`sisr.export`: ONNX with dynamic shapes matching PyTorch through onnxruntime, safetensors with the metadata in
+its header, state_dict with `<file>.json`; several exports share a folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from sisr.export import export
 from sisr.weights.onnx import ONNX_OPSET
 from sisr.plumbing.provenance import config_hash
 from sisr.weights.loading import load_weights
+from sisr.weights.safetensors_files import read_safetensors_metadata
 from tests.conftest import SMOKE_OVERRIDES
-from tests.configs import tiny_overrides
+from tests.configs import trainable_models, tiny_overrides
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -85,7 +88,7 @@ def test_state_dict_export_holds_the_ema_generator_and_its_provenance(compose_tr
     output = tmp_path / "out" / "rrdb.pth"
     run_export(compose_train, checkpoint, "state_dict", output)
 
-    metadata = json.loads((output.parent / "metadata.json").read_text())
+    metadata = json.loads((output.parent / "rrdb.pth.json").read_text())
     saved = torch.load(checkpoint, weights_only=True)["sisr_config"]
     assert metadata["generator"] == saved["model"]["generator"]
     assert metadata["architecture"] == "RRDBNet" and metadata["scale"] == 4 and metadata["ema"] is True
@@ -112,11 +115,67 @@ def test_srresnet_state_dict_keeps_our_keys_and_reloads(compose_train, tmp_path:
         assert torch.equal(load_weights(output).generator(lr), generator(lr))
 
 
-def test_export_refuses_to_mix_two_exports_in_one_folder_and_unknown_formats(compose_train, tmp_path: Path) -> None:
-    checkpoint, _ = write_checkpoint(compose_train, "srcnn", tmp_path / "run")
+@pytest.mark.parametrize("model", trainable_models())
+def test_every_model_round_trips_through_safetensors_with_its_metadata_in_the_header(
+    model: str, compose_train, tmp_path: Path
+) -> None:
+    checkpoint, generator = write_checkpoint(compose_train, model, tmp_path / "run", ema=True)
+    output = tmp_path / "out" / f"{model}.safetensors"
+    written = run_export(compose_train, checkpoint, "safetensors", output)
+
+    header = read_safetensors_metadata(output)
+    saved = torch.load(checkpoint, weights_only=True)["sisr_config"]
+    assert header == written and not (tmp_path / "out" / f"{model}.safetensors.json").exists()
+    assert header["generator"] == saved["model"]["generator"] and header["ema"] is True
+    assert header["architecture"] == type(generator).__name__ and header["scale"] == saved["data"]["scale"]
+    assert header["config_hash"] == json.loads((tmp_path / "run" / "metrics.json").read_text())["config_hash"]
+    assert header["scores"] == {"test": {"test/Set5/psnr": 21.5}, "val": {"val/psnr": 20.0}}
+    loaded = load_weights(output)
+    assert loaded.kind == "sisr export" and loaded.from_ema and loaded.scale == header["scale"]
+    lr = torch.rand(1, 3, 8, 8)  # every model maps RGB images (SRCNN's Y-channel network too)
+    with torch.no_grad():
+        assert torch.equal(loaded.generator(lr), generator(lr))
+
+
+def test_two_exports_share_a_folder_and_load_back_with_their_own_metadata(compose_train, tmp_path: Path) -> None:
+    srcnn, srcnn_net = write_checkpoint(compose_train, "srcnn", tmp_path / "run1")
+    rrdb, rrdb_net = write_checkpoint(compose_train, "rrdb", tmp_path / "run2")
     out = tmp_path / "out"
-    run_export(compose_train, checkpoint, "state_dict", out / "a.pth", run="e1")
-    with pytest.raises(SISRError, match="describes a.pth, another export"):
-        run_export(compose_train, checkpoint, "state_dict", out / "b.pth", run="e2")
-    with pytest.raises(SISRError, match="format=tflite is not one of onnx, state_dict"):
-        run_export(compose_train, checkpoint, "tflite", out / "a.pth", run="e3")
+    run_export(compose_train, srcnn, "onnx", out / "m.onnx", run="e1")
+    run_export(compose_train, rrdb, "state_dict", out / "rrdb.pth", run="e2")
+    run_export(compose_train, srcnn, "state_dict", out / "srcnn.pth", run="e3")
+    run_export(compose_train, rrdb, "safetensors", out / "rrdb.safetensors", run="e4")
+
+    assert sorted(p.name for p in out.iterdir()) == ["m.onnx", "rrdb.pth", "rrdb.pth.json", "rrdb.safetensors",
+                                                     "srcnn.pth", "srcnn.pth.json"]
+    props = {p.key: p.value for p in onnx.load(str(out / "m.onnx")).metadata_props}
+    assert props["architecture"] == "SRCNN" and props["weights_file"] == "m.onnx"
+    lr = torch.rand(1, 3, 8, 8)
+    for name, net in [("rrdb.pth", rrdb_net), ("srcnn.pth", srcnn_net), ("rrdb.safetensors", rrdb_net)]:
+        loaded = load_weights(out / name)
+        assert loaded.metadata["weights_file"] == name and loaded.metadata["architecture"] == type(net).__name__
+        with torch.no_grad():
+            assert torch.equal(loaded.generator(lr), net(lr))
+    sidecar = json.loads((out / "srcnn.pth.json").read_text())
+    assert sidecar["sha256"] == hashlib.sha256((out / "srcnn.pth").read_bytes()).hexdigest()
+
+
+def test_a_legacy_metadata_json_beside_the_weights_is_still_read(compose_train, tmp_path: Path) -> None:
+    checkpoint, generator = write_checkpoint(compose_train, "srresnet", tmp_path / "run")
+    out = tmp_path / "out"
+    run_export(compose_train, checkpoint, "state_dict", out / "g.pth")
+    (out / "g.pth.json").rename(out / "metadata.json")  # how exports were described before
+    lr = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(load_weights(out / "g.pth").generator(lr), generator(lr))
+    (out / "other.pth").write_bytes((out / "g.pth").read_bytes())  # metadata.json names g.pth, not this file
+    with pytest.raises(SISRError, match="no sisr metadata"):
+        load_weights(out / "other.pth")
+
+
+def test_export_refuses_its_source_and_unknown_formats(compose_train, tmp_path: Path) -> None:
+    checkpoint, _ = write_checkpoint(compose_train, "srcnn", tmp_path / "run")
+    with pytest.raises(SISRError, match="is the file being exported"):
+        run_export(compose_train, checkpoint, "state_dict", checkpoint, run="e2")
+    with pytest.raises(SISRError, match="format=tflite is not one of onnx, safetensors, state_dict"):
+        run_export(compose_train, checkpoint, "tflite", tmp_path / "out" / "a.pth", run="e3")

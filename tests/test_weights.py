@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from torch import Tensor
 
@@ -71,6 +72,9 @@ def saved_layouts(net: ESRGAN, folder: Path) -> dict[str, Path]:
     for name, payload in files.items():
         paths[name] = folder / f"{name}.pth"
         torch.save(payload, paths[name])
+    for name in ("original", "basicsr"):  # .safetensors files are flat, as OpenModelDB/chaiNNer convert them
+        paths[f"{name}-safetensors"] = folder / f"{name}.safetensors"
+        safetensors.torch.save_file(old if name == "original" else old_to_named(old, name), paths[f"{name}-safetensors"])
     return paths
 
 
@@ -100,7 +104,7 @@ def test_generator_weights_returns_our_key_layout_for_every_source(spandrel_net:
     ours = RRDBNet(num_features=FEATURES, num_blocks=NUM_BLOCKS, scale=4).state_dict()
     for name, path in saved_layouts(spandrel_net, tmp_path).items():
         weights = generator_weights(path, key="model.pretrained_generator")
-        assert list(weights) == list(ours), name
+        assert sorted(weights) == sorted(ours), name  # .safetensors files store their keys sorted
         assert all(weights[k].shape == ours[k].shape for k in ours), name
 
 
@@ -132,6 +136,23 @@ def test_our_state_dict_export_loads_in_spandrel_with_identical_outputs(tmp_path
         assert (described.model(lr) - generator(lr)).abs().max() <= 1e-5
 
 
+def test_our_safetensors_export_loads_in_spandrel_with_identical_outputs(tmp_path: Path) -> None:
+    from sisr.export import write_safetensors
+
+    torch.manual_seed(2)
+    generator = RRDBNet(num_features=FEATURES, num_blocks=NUM_BLOCKS, growth_channels=32, scale=4).eval()
+    torch.save(generator.state_dict(), tmp_path / "ours.pth")
+    output = tmp_path / "export.safetensors"
+    write_safetensors(load_weights(tmp_path / "ours.pth"), output, {"architecture": "RRDBNet", "scale": 4})
+    assert "body.0.rdb1.conv1.weight" in safetensors.torch.load_file(output)  # BasicSR's keys, flat
+
+    described = spandrel.ModelLoader().load_from_file(output)
+    assert described.architecture.id == "ESRGAN" and described.scale == 4
+    lr = torch.rand(1, 3, 9, 13)
+    with torch.no_grad():
+        assert torch.equal(described.model(lr), generator(lr))
+
+
 def test_an_exported_non_rrdb_state_dict_is_rebuilt_from_its_metadata(tmp_path: Path) -> None:
     generator = SRResNet(num_features=8, num_blocks=1, scale=2).eval()
     torch.save(generator.state_dict(), tmp_path / "srresnet.pth")
@@ -156,7 +177,7 @@ def test_sisr_checkpoint_weights_prefer_ema_when_asked(tmp_path: Path) -> None:
     [
         ({"conv_first.weight": torch.zeros(8, 12, 3, 3), "body.0.rdb1.conv1.weight": torch.zeros(32, 8, 3, 3),
           "conv_last.weight": torch.zeros(3, 8, 3, 3)}, "pixel-unshuffled input"),
-        ({"head.weight": torch.zeros(1)}, "is no RRDBNet and has no metadata.json"),
+        ({"head.weight": torch.zeros(1)}, "is no RRDBNet and has no sisr metadata"),
         ({"model.0.weight": torch.zeros(1), "model.1.sub.0.RDB1.conv1x1.weight": torch.zeros(1)}, "ESRGAN+"),
         ([1, 2, 3], "holds a list, not a state dict"),
     ],

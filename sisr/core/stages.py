@@ -42,6 +42,15 @@ def train_or_stages(cfg: DictConfig) -> dict[str, Any]:
     return train(cfg)
 
 
+def objective(cfg: DictConfig, summary: dict[str, Any]) -> float:
+    """The number a sweeper optimises: the run's `cfg.optimized_metric` (a `val/` or `test/` metric of the summary)."""
+    name = str(cfg.get("optimized_metric") or "val/psnr")
+    metrics = {**summary.get("val", {}), **summary.get("test", {})}
+    if name not in metrics:
+        raise SISRError(f"optimized_metric={name} is not among the run's metrics ({', '.join(sorted(metrics)) or 'none'}).")
+    return float(metrics[name])
+
+
 def run_stages(cfg: DictConfig) -> dict[str, Any]:
     """Run stage 1 (`cfg.pretrain`) unless `cfg.model.pretrained_generator` is set, then stage 2 (`cfg.model`).
 

@@ -34,6 +34,7 @@ from sisr.models.common import count_parameters
 from sisr.plumbing.cli import to_container, user_error
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
+from sisr.lit.loggers import finish_loggers
 from sisr.plumbing.provenance import config_hash, git_commit, machine_name
 from sisr.plumbing.run_folder import check_writable, launched_rank, lock_run_folder
 from sisr.plumbing.stop_signals import StopRequested, StopSignals, TrainingInterrupted
@@ -261,6 +262,16 @@ def _train_guarded(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) -
     datamodule, model = preflight(cfg)
     callbacks, loggers = build_callbacks_and_loggers(cfg)
     trainer = build_trainer(cfg, model, callbacks, loggers)
+    try:
+        return _fit_and_test(cfg, output_dir, trainer, model, datamodule, ckpt_path, choices)
+    finally:
+        finish_loggers(loggers)
+
+
+def _fit_and_test(
+    cfg: DictConfig, output_dir: Path, trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | None,
+    choices: dict[str, str],
+) -> dict[str, Any]:
     common = {"choices": choices, "resumed_from": ckpt_path}
     started = time.perf_counter()
     StopSignals.enter_phase("fit")

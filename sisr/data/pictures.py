@@ -69,7 +69,7 @@ def is_png16(path: Path) -> bool:
     return len(head) == 25 and head[:8] == PNG_SIGNATURE and head[24] == 16
 
 
-def _split(samples: np.ndarray) -> Picture:
+def split_channels(samples: np.ndarray) -> Picture:
     """(H, W, C) float samples with C in 1..4 (gray, gray + alpha, RGB, RGBA) -> Picture."""
     channels = samples.shape[2]
     alpha = samples[:, :, -1].copy() if channels in (2, 4) else None
@@ -87,12 +87,12 @@ def _read_png16(path: Path) -> Picture:
     with Image.open(path) as image:
         orientation = image.getexif().get(0x0112, 1)
     samples = _ORIENT.get(orientation, lambda a: a)(samples)
-    picture = _split(samples.astype(np.float32) / np.float32(65535))
+    picture = split_channels(samples.astype(np.float32) / np.float32(65535))
     picture.bit_depth = 16
     return picture
 
 
-def _from_pil(image: Image.Image) -> Picture:
+def from_pil(image: Image.Image) -> Picture:
     """Any Pillow mode -> Picture (gray or RGB, alpha apart)."""
     mode = image.mode
     if mode in _SIXTEEN_BIT_GRAY:
@@ -109,7 +109,7 @@ def _from_pil(image: Image.Image) -> Picture:
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
     samples = np.asarray(image, dtype=np.float32) / np.float32(255)
-    return _split(samples if samples.ndim == 3 else samples[:, :, None])
+    return split_channels(samples if samples.ndim == 3 else samples[:, :, None])
 
 
 def read_picture(path: str | Path) -> Picture:
@@ -124,7 +124,7 @@ def read_picture(path: str | Path) -> Picture:
             return _read_png16(path)
         with Image.open(path) as image:
             image.load()  # decode now: truncated data raises here
-            return _from_pil(ImageOps.exif_transpose(image))
+            return from_pil(ImageOps.exif_transpose(image))
     except FileNotFoundError as err:
         raise UnreadableImageError(path, f"image {path} does not exist.") from err
     except _READ_ERRORS as err:

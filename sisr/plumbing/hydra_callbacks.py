@@ -1,4 +1,5 @@
-"""Hydra callbacks of the entry points: an unusable output folder, or one a live run holds, is one sentence.
+"""Hydra callbacks of the entry points: an unusable output folder, or one a live run holds, is one sentence; an
+Optuna sweep names its best trial's run folder.
 
 Hydra creates the run folder (`hydra.run.dir`, or `hydra.sweep.dir` for a multirun) and writes `.hydra/` into it
 before any sisr code runs, so these checks happen in a Hydra callback, before that: a refused run touches nothing
@@ -7,6 +8,7 @@ of the running one.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,3 +49,31 @@ class OutputFolderCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+class BestTrial(Callback):
+    """After an Optuna sweep (conf/hparams_search/), write `<sweep folder>/best_trial.json`: the best trial's run
+    folder, value and params, so `python -m benchmarks.run --collect <run folder>` can score it.
+
+    The sweeper's `optimization_results.yaml` gives the best value; the trial is the first job folder whose
+    `metrics.json` holds exactly that value for `optimized_metric` (floats survive JSON unchanged)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        import yaml
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        results_file = sweep_dir / "optimization_results.yaml"
+        if not results_file.is_file():
+            return
+        results = yaml.safe_load(results_file.read_text())
+        metric = str(config.get("optimized_metric") or "val/psnr")
+        for metrics_file in sorted(sweep_dir.glob("*/metrics.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 1 << 30):
+            metrics = json.loads(metrics_file.read_text())
+            value = {**metrics.get("val", {}), **metrics.get("test", {})}.get(metric)
+            if value == results.get("best_value"):
+                best = {"run_dir": str(metrics_file.parent), "job": metrics_file.parent.name, "metric": metric,
+                        "value": value, "params": results.get("best_params")}
+                (sweep_dir / "best_trial.json").write_text(json.dumps(best, indent=2) + "\n")
+                print(f"Best trial: {metrics_file.parent} ({metric} = {value:.4f}); its leaderboard: "
+                      f"python -m benchmarks.run --collect {metrics_file.parent}")
+                return

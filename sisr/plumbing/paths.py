@@ -17,6 +17,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+# The Hydra configs of every entry point (conf/, reached through the sisr/conf symlink, shipped in the wheel). An
+# absolute path, so `sisr-train` and the other console scripts find them as `python -m sisr.train` does (Hydra
+# reads a relative config_path of a module that is not __main__ as a Python package, which conf/ is not).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 HOME_ENV = "SISR_HOME"
 DATA_ENV = "SISR_DATA_DIR"
 CACHE_ENV = "SISR_CACHE_DIR"

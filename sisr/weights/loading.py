@@ -12,7 +12,10 @@ layout of `sisr.models.rrdbnet.RRDBNet` (and BasicSR's written back on export, `
 
 Width, depth, growth, channels and scale are read from the keys and shapes. A file with no upsampling stage info
 beyond its count is read as x2 per stage (x2, x4, x8), as spandrel does; sisr's own exports carry their scale in
-the `metadata.json` written beside them (`sisr.export`). Nothing here imports Lightning or Hydra at import time.
+their metadata: inside a `.safetensors` file's header, or in `<file>.json` beside a state dict (`sisr.export`);
+a `metadata.json` beside the file that names it (`weights_file`), how exports were described before, is still read.
+Every reader takes `.safetensors` files (`sisr.weights.safetensors_files`) as well as `torch.save` files. Nothing
+here imports Lightning or Hydra at import time.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from sisr.plumbing.errors import SISRError
+from sisr.weights.safetensors_files import is_safetensors, read_safetensors, read_safetensors_metadata
 from sisr.weights.torch_files import read_torch_file
 
-METADATA_FILE = "metadata.json"
+METADATA_FILE = "metadata.json"  # the folder-wide file older exports wrote (weights/srcnn_x3_t91/ ships one)
+METADATA_SUFFIX = ".json"  # a state dict export's metadata: <file>.json beside it (rrdb.pth -> rrdb.pth.json)
 RRDBNET_TARGET = "sisr.models.rrdbnet.RRDBNet"
 _WRAPPERS = ("state_dict", "model", "net", "model_state_dict")  # other containers spandrel unwraps too
 _RDB = r"(\d+)\.(?:rdb|RDB)([123])\.conv([1-5])(?:\.0)?\.(weight|bias)"
@@ -151,8 +156,11 @@ def rrdbnet_config(state: StateDict, scale: int | None = None) -> dict[str, Any]
 
 # ----------------------------------------------------------------------------------------------- files
 def read_weight_file(path: str | Path, key: str) -> dict[str, Any]:
-    """`torch.load` a weight file safely (tensors and containers only), with one-sentence errors."""
-    return read_torch_file(path, key, "PyTorch weight file", "<weights .pth/.ckpt file>")
+    """The tensors of a `.safetensors` file, or a `torch.save` file loaded safely (tensors and containers only),
+    with one-sentence errors."""
+    if is_safetensors(path):
+        return read_safetensors(path, key)
+    return read_torch_file(path, key, "PyTorch weight file", "<weights .pth/.ckpt/.safetensors file>")
 
 
 def is_sisr_checkpoint(loaded: dict[str, Any]) -> bool:
@@ -178,17 +186,33 @@ def unwrap(loaded: dict[str, Any], use_ema: bool = True) -> tuple[StateDict, boo
     return dict(state), from_ema
 
 
-def read_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The `metadata.json` beside an exported weight file, if it describes that file (else None)."""
-    meta_file = Path(path).parent / METADATA_FILE
-    if not meta_file.is_file():
-        return None
+def metadata_path(path: str | Path) -> Path:
+    """Where the metadata of an export that cannot hold it goes: `<file>.json` beside the file."""
+    path = Path(path)
+    return path.with_name(path.name + METADATA_SUFFIX)
+
+
+def _read_json(meta_file: Path) -> dict[str, Any]:
     try:
-        metadata = json.loads(meta_file.read_text())
+        return json.loads(meta_file.read_text())
     except (OSError, ValueError) as exc:
         raise SISRError(f"{meta_file} is not valid JSON ({exc}); fix or delete it.") from exc
-    named = metadata.get("weights_file")
-    return metadata if named in (None, Path(path).name) else None
+
+
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """The export metadata of a weight file, if any: a sisr `.safetensors` header, else `<file>.json` beside it,
+    else a `metadata.json` beside it that names this file (or no file). A foreign header (no `generator`) is None."""
+    if is_safetensors(path):
+        header = read_safetensors_metadata(path)
+        if header and "generator" in header:
+            return header
+    if metadata_path(path).is_file():
+        return _read_json(metadata_path(path))
+    legacy = Path(path).parent / METADATA_FILE
+    if not legacy.is_file():
+        return None
+    metadata = _read_json(legacy)
+    return metadata if metadata.get("weights_file") in (None, Path(path).name) else None
 
 
 def generator_weights(path: str | Path, key: str = "weights", use_ema: bool = True) -> StateDict:
@@ -289,7 +313,7 @@ def _state_and_config(loaded: dict[str, Any], metadata: dict[str, Any] | None, u
             state = to_sisr(state)
         return state, config, from_ema or bool(metadata.get("ema")), layout
     if layout is None:
-        raise SISRError(f"it is no RRDBNet and has no {METADATA_FILE} beside it naming its architecture")
+        raise SISRError("it is no RRDBNet and has no sisr metadata (header or <file>.json) naming its architecture")
     state = to_sisr(state)
     return state, rrdbnet_config(state), from_ema, layout
 

@@ -13,7 +13,6 @@ interleave), equal to `imresize` up to float rounding.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from sisr.models.srcnn import SRCNN
 from sisr.plumbing.errors import SISRError
 from sisr.protocol.color import rgb_to_ycbcr, ycbcr_to_rgb
 from sisr.protocol.imresize import contributions
+from sisr.weights.safetensors_files import encode_metadata
 
 ONNX_OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "lr", "sr"
@@ -102,7 +102,7 @@ def export_onnx(generator: nn.Module, path: Path, in_channels: int, metadata: di
         generator: the network, in eval mode, on the CPU.
         path: the .onnx file.
         in_channels: image channels the network takes.
-        metadata: written into the model's `metadata_props` (values JSON-encoded unless strings).
+        metadata: written into the model's `metadata_props` (values JSON-encoded unless strings, `encode_metadata`).
     """
     import onnx
     from torch.export import Dim
@@ -119,6 +119,6 @@ def export_onnx(generator: nn.Module, path: Path, in_channels: int, metadata: di
     except ImportError as exc:
         raise SISRError("format=onnx needs onnx and onnxscript; pip install onnx onnxscript onnxruntime.") from exc
     model = onnx.load(str(path))
-    for key, value in metadata.items():
-        model.metadata_props.add(key=key, value=value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+    for key, value in encode_metadata(metadata).items():
+        model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
