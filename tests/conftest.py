@@ -61,13 +61,13 @@ SMOKE_OVERRIDES = [
 ]
 
 
-def compose_config(config_name: str, overrides: list[str], output_dir: Path):
-    """Compose a config from conf/ as Hydra would, with the run folder at `output_dir`."""
+def compose_config(config_name: str, overrides: list[str], output_dir: Path, conf_dir: Path = CONF_DIR):
+    """Compose a config from `conf_dir` (default conf/) as Hydra would, with the run folder at `output_dir`."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
@@ -98,7 +98,7 @@ def compose_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SISR_CACHE_DIR", str(tmp_path / ".cache"))
     monkeypatch.setenv("SISR_DATA_DIR", str(locate_shared_data()))
 
-    def _compose(overrides: list[str], config_name: str = "train", run: str = "run"):
-        return compose_config(config_name, overrides, tmp_path / run)
+    def _compose(overrides: list[str], config_name: str = "train", run: str = "run", conf_dir: Path = CONF_DIR):
+        return compose_config(config_name, overrides, tmp_path / run, conf_dir)
 
     return _compose

@@ -55,7 +55,7 @@ def set5_lr(shared_data_dir: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(f).convert("RGB"), dtype=np.float32)[None].transpose(0, 3, 1, 2) / 255 for f in files]
 
 
-@pytest.mark.parametrize("model", ["srcnn", "srresnet", "rrdb"])
+@pytest.mark.parametrize("model", trainable_models())
 def test_onnx_export_matches_pytorch_on_set5_with_dynamic_shapes(
     model: str, compose_train, shared_data_dir: Path, tmp_path: Path, single_thread: None
 ) -> None:

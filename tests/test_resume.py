@@ -68,6 +68,7 @@ RESUME_BUDGET = [
     "callbacks.model_checkpoint.every_n_train_steps=1",
     "test_after_fit=false",
     "logger=none",
+    "model.ema_decay=0.9",  # every model config has the key; the EMA must resume exactly too
 ]
 
 

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_thread", "shared
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1]
 PHASES = ["data preparation", "training", "validation", "test"]
-BUDGET = [*QUICK_EPOCH, "trainer.max_steps=6", "trainer.val_check_interval=3", "logger=none",
+BUDGET = [*QUICK_EPOCH, "trainer.max_steps=6", "trainer.val_check_interval=3", "logger=none", "model.ema_decay=0.9",
           "callbacks.model_checkpoint.every_n_train_steps=100"]  # fmt: skip
 SIGNAL_BATCH = 2  # the training batch (and, for validation, the validation after batch 3) the signal arrives in
 

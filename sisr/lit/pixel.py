@@ -62,9 +62,11 @@ class PixelSRModule(SRModule):
         self.log_training({"train/loss": loss}, batch_index, batch["lr"].shape[0])
         return loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimizer step, then the EMA update: both before any callback sees the batch's end (RunCheckpoint saves
+        there, and a checkpoint must hold the EMA of the same step as the weights, or a resume is not exact)."""
+        super().optimizer_step(*args, **kwargs)
         self.update_ema()
-        super().on_train_batch_end(outputs, batch, batch_idx)
 
     def configure_gradient_clipping(
         self, optimizer: Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
