@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.leaderboard.assemble import ExternalOutputs
 from benchmarks.leaderboard.profile import load_profile
 from benchmarks.leaderboard.suite import default_work_dir, run_suite
-from sisr.plumbing.cli import run_reporting_user_errors
+from sisr.plumbing.cli import run_until_stopped
 from sisr.plumbing.errors import SISRError
 
 
@@ -92,8 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry; a user error prints one line and exits with status 2."""
-    run_reporting_user_errors(run, parse_args(argv))
+    """Command-line entry; a user error prints one line and exits with status 2, a stop signal exits 128 + its
+    number after the running job saved its state (`suite.json` in the work folder says where it stopped)."""
+    hint = "the work folder's suite.json says where; --collect <work folder>/train scores the jobs that finished"
+    run_until_stopped(run, parse_args(argv), hint=hint)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,29 @@ def test_a_malformed_or_missing_external_folder_is_one_sentence(tmp_path: Path) 
     with pytest.raises(SISRError, match="does not exist; give a folder with one subfolder per test set"):
         parse_external(f"srcnn:3={tmp_path / 'missing'}")
     assert parse_external(f"srcnn:3={tmp_path}").scale == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1], ids=lambda s: signal.Signals(s).name)
+def test_a_stop_signal_while_scoring_is_recorded_and_exits_non_zero(
+    fake_sweep: Path, shared_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    import benchmarks.leaderboard.suite as suite
+
+    original = suite.build_leaderboard
+
+    def score_then_signal(*args, **kwargs):
+        os.kill(os.getpid(), signum)  # arrives while the suite scores the runs
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(suite, "build_leaderboard", score_then_signal)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE)
+    work, out = tmp_path / "work", tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        main(["--profile", str(profile), "--collect", str(fake_sweep), "--output", str(out), "--work-dir", str(work)])
+    assert stopped.value.code == 128 + signum
+    status = json.loads((work / "suite.json").read_text())
+    assert status["status"] == "interrupted" and status["phase"] == "scoring"
+    assert signal.Signals(signum).name in status["error"]
+    assert not (out / "leaderboard.json").exists()  # no leaderboard claims a result it did not finish

@@ -18,8 +18,11 @@ from benchmarks.leaderboard.profile import Profile, runnable_jobs
 from benchmarks.leaderboard.report import to_markdown, write_csv, write_leaderboard_json
 from benchmarks.leaderboard.table import Leaderboard
 from benchmarks.leaderboard.train import train_suite
+from sisr.plumbing.files import write_json
 from sisr.plumbing.paths import log_dir
+from sisr.plumbing.stop_signals import StopRequested, StopSignals
 
+SUITE_STATUS = "suite.json"  # in the work folder: completed (with the files written) or interrupted (with the phase)
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html", "psnr_vs_compute.png")
 CURVES = "learning_curves.png"  # written when the runs logged validation PSNR against training minutes
 
@@ -93,14 +96,25 @@ def run_suite(
         launcher: a Hydra launcher (conf/hydra/launcher/<name>.yaml) to train all jobs through in parallel.
         external: SR images computed elsewhere, added as rows labelled external.
     """
-    profile, skipped = runnable_jobs(profile)
-    for name, reason in skipped:
-        print(f"[benchmarks] {name}: {reason}", flush=True)
-    if collect:
-        runs = collected_runs(profile, collect, models or [], scales or [])
-    else:
-        runs = trained_runs(profile, work_dir, launcher)
-    scratch = work_dir / "measure"
-    board = build_leaderboard(profile, runs, scratch, external)
-    board.skipped = skipped
-    return write_outputs(profile, board, out_dir or work_dir, scratch)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with StopSignals("training the jobs"):
+        try:
+            profile, skipped = runnable_jobs(profile)
+            for name, reason in skipped:
+                print(f"[benchmarks] {name}: {reason}", flush=True)
+            if collect:
+                StopSignals.enter_phase("collecting the runs")
+                runs = collected_runs(profile, collect, models or [], scales or [])
+            else:
+                runs = trained_runs(profile, work_dir, launcher)
+            scratch = work_dir / "measure"
+            StopSignals.enter_phase("scoring")
+            board = build_leaderboard(profile, runs, scratch, external)
+            board.skipped = skipped
+            StopSignals.enter_phase("rendering")
+            paths = write_outputs(profile, board, out_dir or work_dir, scratch)
+        except StopRequested as stop:  # the leaderboard files of an earlier run in out_dir are left as they were
+            write_json(work_dir / SUITE_STATUS, {"status": "interrupted", "phase": stop.phase, "error": str(stop)})
+            raise
+    write_json(work_dir / SUITE_STATUS, {"status": "completed", "outputs": {name: str(path) for name, path in paths.items()}})
+    return paths

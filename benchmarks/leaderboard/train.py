@@ -20,6 +20,7 @@ from pathlib import Path
 
 from benchmarks.leaderboard.profile import JobSpec, Profile, job_name
 from sisr.plumbing.errors import SISRError
+from sisr.plumbing.stop_signals import StopRequested
 from sisr.plumbing.paths import project_root
 
 _HYDRA_TRAILER = "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace."
@@ -80,8 +81,14 @@ def _start(profile: Profile, job: JobSpec, scale: int, sweep_dir: Path, launcher
 
 
 def _finish(name: str, log_path: Path, process: subprocess.Popen, sweep_dir: Path, started: float) -> Path:
-    """Wait for a job; returns its run folder, or raises one sentence with the log's last words."""
-    returncode = process.wait()
+    """Wait for a job; returns its run folder, or raises one sentence with the log's last words. A stop signal to
+    the suite is passed on to the job, which saves its state and records it before the suite stops."""
+    try:
+        returncode = process.wait()
+    except StopRequested as stop:
+        process.send_signal(stop.signum)
+        process.wait()
+        raise
     run_dir = sweep_dir / name
     if returncode != 0 or not any(run_dir.rglob("metrics.json")):
         reason = failure_reason(log_path)

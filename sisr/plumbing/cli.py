@@ -50,15 +50,18 @@ def run_reporting_user_errors(task: Callable[..., T], *args: Any) -> T:
         sys.exit(2)
 
 
-def run_until_stopped(task: Callable[..., T], *args: Any) -> T:
+RESUME_HINT = "resume with ckpt_path=auto and the same hydra.run.dir"
+
+
+def run_until_stopped(task: Callable[..., T], *args: Any, hint: str = RESUME_HINT) -> T:
     """Run an entry point's `task(*args)` under a `StopSignals` guard, with user errors as one line (status 2) and
-    a stop signal at any phase as one line and status 128 + the signal number (the run's own record, e.g.
-    `metrics.json`, says `interrupted`)."""
+    a stop signal at any phase as one line ending with `hint` and status 128 + the signal number (the run's own
+    record, e.g. `metrics.json`, says `interrupted`)."""
     try:
         with StopSignals("startup"):
             return run_reporting_user_errors(task, *args)
     except (TrainingInterrupted, StopRequested) as stop:
-        print(f"interrupted: {stop}; resume with ckpt_path=auto and the same hydra.run.dir", file=sys.stderr)
+        print(f"interrupted: {stop}; {hint}", file=sys.stderr)
         sys.exit(128 + stop.signum)
 
 
