@@ -13,6 +13,10 @@ from sisr.plumbing.paths import shared_data_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# The time limit of every subprocess and wait in the tests: a guard against a hang, not a performance bound. The
+# slowest test took about 5 minutes on a loaded 2-core CI machine, so no test comes within 2x of it.
+HANG_GUARD = 1800
+
 
 def locate_shared_data() -> Path:
     """The shared data folder, as the library resolves it (sisr.plumbing.paths), made absolute from the repository root."""

@@ -17,6 +17,7 @@ import pytest
 from benchmarks.leaderboard.profile import job_name, load_profile
 from tests.configs import job_models
 from tests.test_benchmarks_html import check_rendered_page
+from tests.conftest import HANG_GUARD
 
 PROFILE = load_profile("tiny")
 # The leaderboard's rows: bicubic, then every model each job trains, in the profile's order (stage 1 before its GAN).
@@ -30,7 +31,7 @@ def test_tiny_profile_end_to_end(shared_data_dir: Path, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "SISR_HOME"}
     env |= {"SISR_DATA_DIR": str(shared_data_dir), "SISR_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "benchmarks.run", "--profile", "tiny"]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-2000:]
 
     (work,) = (tmp_path / "logs" / "benchmarks" / "tiny").resolve().iterdir()  # the default: a folder per run

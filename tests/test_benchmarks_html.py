@@ -20,6 +20,7 @@ from benchmarks.leaderboard.plots import psnr_vs_compute
 from benchmarks.leaderboard.profile import VisualSpec
 from benchmarks.leaderboard.visual import crop_zoom
 from tests.test_benchmarks_table import board_with_rows
+from tests.conftest import HANG_GUARD
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -65,7 +66,7 @@ def render(html_path: Path, tmp_path: Path) -> dict:
     probed.write_text(html_path.read_text().replace("</body>", PROBE + "</body>"))
     user_data = f"--user-data-dir={tmp_path / 'chromium-profile'}"
     command = [chromium(), *CHROMIUM_FLAGS, user_data, "--dump-dom", probed.as_uri()]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=HANG_GUARD)
     match = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.DOTALL)
     assert match, f"the page did not finish loading in Chromium (exit {result.returncode}): {result.stderr[-500:]}"
     return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sisr.data.layouts import list_images
+from tests.conftest import HANG_GUARD
 
 ROUNDS = 4
 PROCESSES = 2
@@ -40,7 +41,7 @@ def _start(rank: int, root: str, work: str, barrier) -> None:
         _log_calls(sample, "sample_images", work_dir, lambda split: f"sample {split}")
         for round_index in range(ROUNDS):
             os.environ["SISR_TEST_ROUND"] = str(round_index)
-            barrier.wait(timeout=120)  # both processes start the round on an empty cache together
+            barrier.wait(timeout=HANG_GUARD)  # both processes start the round on an empty cache together
             dm = SRDataModule(scale=4, train="sample", val_sets=["Sample", "Set5"], test_sets=[], root=root,
                               cache_dir=str(work_dir / f"cache{round_index}"), patch_size=32, batch_size=2)
             dm.prepare_data()
@@ -83,7 +84,7 @@ def test_four_cold_two_process_starts_build_each_entry_once(shared_data_dir: Pat
     for process in processes:
         process.start()
     for process in processes:
-        process.join(timeout=300)
+        process.join(timeout=HANG_GUARD)
     for process in processes:
         if process.is_alive():
             process.kill()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.configs import tiny_overrides
-from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
 
 
 def run_cli(module: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def run_cli(module: str, args: list[str], tmp_path: Path) -> subprocess.Complete
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_GUARD,
     )
 
 
@@ -91,7 +91,7 @@ def test_a_refused_second_run_touches_nothing_of_the_running_one(tmp_path: Path)
     running = subprocess.Popen([sys.executable, "-m", "sisr.train", *first], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + HANG_GUARD
         while not (run_dir / "checkpoints" / "last.ckpt").is_file() and time.monotonic() < deadline and running.poll() is None:
             time.sleep(0.2)
         hydra_files = {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()}
@@ -102,7 +102,7 @@ def test_a_refused_second_run_touches_nothing_of_the_running_one(tmp_path: Path)
         assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
     finally:
         running.send_signal(signal.SIGTERM)
-        running.communicate(timeout=120)
+        running.communicate(timeout=HANG_GUARD)
     assert running.returncode == 128 + signal.SIGTERM
     assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
     assert json.loads((run_dir / "metrics.json").read_text())["choices"]["model"] == "srcnn"

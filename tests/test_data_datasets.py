@@ -20,6 +20,7 @@ from sisr.data.datasets import SREvalDataset, SRTrainDataset
 from sisr.protocol.imresize import bicubic_degrade
 from sisr.data.layouts import find_pairs
 from sisr.plumbing.errors import SISRError
+from tests.conftest import HANG_GUARD
 
 SCALE = 2
 
@@ -232,7 +233,7 @@ def test_an_entry_built_by_another_process_while_waiting_is_reused(tmp_path, mon
             assert not waiting.done()  # ...so this build waits for it
             cache_module._build_entry(pair, SCALE, entries_dir, stem, None)  # ...and finishes the entry
             calls.clear()
-        (entry,) = waiting.result(timeout=30)
+        (entry,) = waiting.result(timeout=HANG_GUARD)
     assert calls == [] and entry.hr_size == (20, 24)
     names = sorted(p.name for p in entries_dir.iterdir())
     assert names == [f".{stem}.lock", f"{stem}.hr.npy", f"{stem}.json", f"{stem}.lr.npy"]  # no temp files left

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sisr.core.evaluation import evaluate
-from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, locate_shared_data
 from tests.configs import tiny_overrides
 
 
@@ -26,7 +26,7 @@ def test_two_process_training_scores_every_image_once(tmp_path: Path, compose_tr
         f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
     env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert summary["world_size"] == 2 and summary["status"] == "completed" and summary["written_by_rank"] == 0

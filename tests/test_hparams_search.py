@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from benchmarks.run import parse_args, run
-from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, locate_shared_data
 from tests.test_benchmarks_collect import PROFILE  # Set5 x4, one srcnn job
 
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
@@ -28,7 +28,7 @@ def test_an_optuna_study_maximises_validation_psnr_and_its_best_trial_becomes_a_
     env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
     env |= {"SISR_HOME": str(tmp_path), "SISR_CACHE_DIR": str(tmp_path / ".cache"), "SISR_DATA_DIR": str(locate_shared_data())}
     command = [sys.executable, "-m", "sisr.train", "-m", "hparams_search=srcnn_optuna", *SHORT]
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-3000:]
 
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, locate_shared_data
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_submitit_local_multirun_then_collect(tmp_path: Path) -> None:
         "debug=smoke", "data.patch_size=32", "data.batch_size=2", "model.generator.num_features=8", "logger=csv",
         f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
-    result = subprocess.run(train, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(train, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = {json.loads((sweep / str(n) / "metrics.json").read_text())["choices"]["model"]: n for n in (0, 1)}
     assert set(jobs) == {"srcnn", "srresnet"}
@@ -32,7 +32,7 @@ def test_submitit_local_multirun_then_collect(tmp_path: Path) -> None:
     out = tmp_path / "board"
     collect = [sys.executable, "-m", "benchmarks.run", "--collect", str(sweep), "--output", str(out),
                "--work-dir", str(tmp_path / "work")]  # fmt: skip
-    result = subprocess.run(collect, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(collect, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-3000:]
     board = json.loads((out / "leaderboard.json").read_text())
     models = [row["model"] for row in board["rows"]]
@@ -45,7 +45,7 @@ def test_benchmarks_runner_fans_jobs_out_through_the_launcher(tmp_path: Path) ->
     env |= {"SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "benchmarks.run", "--profile", "tiny", "--models", "srcnn,srgan",
                "--launcher", "local", "--work-dir", str(tmp_path / "work")]  # fmt: skip
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-3000:]
     train = tmp_path / "work" / "train"
     assert sorted(p.name for p in train.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["srcnn_x4", "srgan_x4"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import sisr.models
+from tests.conftest import HANG_GUARD
 
 FORBIDDEN = ("lightning", "pytorch_lightning", "hydra")
 MODELS_DIR = Path(sisr.models.__file__).parent
@@ -26,7 +27,7 @@ print("ok", len(names))
 
 
 def test_importing_models_loads_no_lightning_or_hydra() -> None:
-    result = subprocess.run([sys.executable, "-c", _IMPORT_ALL], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", _IMPORT_ALL], capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
 

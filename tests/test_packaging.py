@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.leaderboard.profile import load_profile
-from tests.conftest import CONF_DIR, REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
+from tests.conftest import CONF_DIR, HANG_GUARD, REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
 from tests.configs import tiny_overrides
 
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
@@ -59,7 +59,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_GUARD,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (built,) = folder.glob("sisr-*.whl")
@@ -83,7 +83,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     venv's own site-packages, torch, hydra, ..., stay on the path)."""
     site = tmp_path_factory.mktemp("site")
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
-    result = subprocess.run(install, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(install, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-2000:]
     env = {key: value for key, value in os.environ.items() if key not in ("SISR_HOME", "PYTHONPATH")}
     env["PYTHONPATH"] = str(site)
@@ -97,7 +97,7 @@ def test_benchmarks_work_from_the_installed_package_in_another_folder(installed:
     elsewhere.mkdir()
     jobs = ",".join(job.name for job in load_profile("tiny").jobs)  # the checkout's profile, read here
     command = [sys.executable, "-c", FROM_INSTALLED, str(site), jobs]
-    result = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "installed package OK" in result.stdout
 
@@ -112,7 +112,7 @@ def test_console_scripts_train_export_upscale_and_evaluate_from_the_installed_pa
     def run(script: str, *overrides: str) -> str:
         assert (site / "bin" / script).is_file(), sorted(p.name for p in (site / "bin").iterdir())
         command = [str(site / "bin" / script), *overrides]
-        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 

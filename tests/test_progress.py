@@ -20,6 +20,7 @@ from sisr.lit.progress import BudgetProgressBar
 from sisr.losses import PixelLoss
 from sisr.models.srcnn import SRCNN
 from tests.configs import tiny_overrides
+from tests.conftest import HANG_GUARD
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -178,7 +179,7 @@ def test_a_run_logged_to_a_file_has_plain_lines_and_no_noise(tmp_path: Path) -> 
                "logger=none", "test_after_fit=false", f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
     env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
     with log_file.open("w") as handle:
-        subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, check=True, timeout=300)
+        subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, check=True, timeout=HANG_GUARD)
     text = log_file.read_text()
     assert "\r" not in text and "\x1b[" not in text  # no bar frames, no cursor movement
     assert [line.split(",")[0] for line in text.splitlines() if line.startswith("Training: ")][-1] == "Training: 4/4 batches (100%)"

@@ -20,7 +20,7 @@ from sisr.weights.checkpoints import load_generator, read_checkpoint
 from sisr.core.evaluation import evaluate
 from sisr.plumbing.stop_signals import TrainingInterrupted
 from sisr.core.training import train
-from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, locate_shared_data
 from tests.configs import tiny_overrides, trainable_models
 from tests.run_states import QUICK_DATA, QUICK_EPOCH, differing, final_weights
 
@@ -130,12 +130,12 @@ def test_sigterm_saves_the_state_records_interrupted_and_exits_non_zero(tmp_path
     env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(tmp_path / "cache")}
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + HANG_GUARD
     while not last.is_file() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert last.is_file(), process.communicate()[0][-2000:]
     process.send_signal(signal.SIGTERM)
-    output = process.communicate(timeout=120)[0]
+    output = process.communicate(timeout=HANG_GUARD)[0]
 
     assert process.returncode == 128 + signal.SIGTERM, output[-2000:]
     summary = json.loads((run_dir / "metrics.json").read_text())

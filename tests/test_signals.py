@@ -28,7 +28,7 @@ from sisr.data.datamodule import SRDataModule
 from sisr.plumbing.cli import run_until_stopped
 from sisr.weights.checkpoints import read_checkpoint
 from tests.configs import tiny_overrides, trainable_models
-from tests.conftest import REPO_ROOT, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, locate_shared_data
 from tests.run_states import QUICK_DATA, QUICK_EPOCH, batches_done, differing, final_weights
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("single_thread", "shared_cache")]
@@ -151,7 +151,7 @@ def _start_and_wait_for_a_checkpoint(command: list[str], env: dict[str, str], ru
     """Start a run in its own process group (as a terminal would) and wait until `last.ckpt` holds `batches`."""
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)  # fmt: skip
-    last, deadline = run_dir / "checkpoints" / "last.ckpt", time.monotonic() + 240
+    last, deadline = run_dir / "checkpoints" / "last.ckpt", time.monotonic() + HANG_GUARD
     while time.monotonic() < deadline and process.poll() is None:
         if last.is_file() and read_checkpoint(str(last))["sisr_batches"] >= batches:
             return process
@@ -161,7 +161,7 @@ def _start_and_wait_for_a_checkpoint(command: list[str], env: dict[str, str], ru
 
 
 def _finish(command: list[str], env: dict[str, str]) -> None:
-    finished = subprocess.run([*command, "ckpt_path=auto"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finished = subprocess.run([*command, "ckpt_path=auto"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert finished.returncode == 0, finished.stderr[-2000:]
 
 
@@ -175,7 +175,7 @@ def test_ctrl_c_and_kill_9_in_real_processes_resume_bitwise(tmp_path: Path, mode
     command = _command(model, ctrl_c_dir, *budget)
     process = _start_and_wait_for_a_checkpoint(command, env, ctrl_c_dir, 2)
     os.killpg(process.pid, signal.SIGINT)
-    output = process.communicate(timeout=240)[0]
+    output = process.communicate(timeout=HANG_GUARD)[0]
     assert process.returncode == 130, output[-3000:]
     record = json.loads((ctrl_c_dir / "metrics.json").read_text())
     assert record["status"] == "interrupted" and "SIGINT" in record["error"], record
@@ -187,12 +187,12 @@ def test_ctrl_c_and_kill_9_in_real_processes_resume_bitwise(tmp_path: Path, mode
     killed_command = _command(model, killed_dir, *budget)
     process = _start_and_wait_for_a_checkpoint(killed_command, env, killed_dir, 4)
     os.killpg(process.pid, signal.SIGKILL)
-    process.communicate(timeout=60)
+    process.communicate(timeout=HANG_GUARD)
 
     # Both resume to the same budget and end where an uninterrupted run ends.
     total = max(stopped_at, read_checkpoint(str(killed_dir / "checkpoints" / "last.ckpt"))["sisr_batches"]) + 3
     with_total = [f"trainer.max_steps={total}" if c == "trainer.max_steps=2000" else c for c in budget]
-    subprocess.run(_command(model, straight_dir, *with_total), cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(_command(model, straight_dir, *with_total), cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=HANG_GUARD)
     expected = final_weights(straight_dir / "checkpoints" / "last.ckpt")
     for run_dir in (ctrl_c_dir, killed_dir):
         _finish(_command(model, run_dir, *with_total), env)

@@ -25,7 +25,7 @@ from sisr.inference.runtime import balanced_tile, pick_device, pick_precision, t
 from sisr.core.training import train
 from sisr.upscale import upscale
 from sisr.weights.loading import to_basicsr
-from tests.conftest import REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
 from tests.configs import tiny_overrides
 
 
@@ -211,10 +211,10 @@ def test_command_line_shows_progress_and_a_summary(tmp_path: Path) -> None:
     env = os.environ | {"SISR_HOME": str(tmp_path), "SISR_DATA_DIR": str(locate_shared_data())}
     files = [f"input={tmp_path / 'a.png'}", f"output={tmp_path / 'out'}"]
     args = [sys.executable, "-m", "sisr.upscale", f"weights={weights}", *files]
-    result = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "100%" in result.stderr and "1/1" in result.stderr  # the tqdm bar
     assert "Upscaled 1 image(s) x2 with Bicubic" in result.stdout
     bad = subprocess.run([*args[:-1], "precision=fp16", "device=cpu", f"output={tmp_path / 'out2'}"], cwd=REPO_ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=HANG_GUARD)
     assert bad.returncode == 2 and bad.stderr.startswith("error: precision=fp16 runs only on CUDA")

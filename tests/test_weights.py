@@ -28,6 +28,7 @@ from sisr.weights.loading import (
 
 spandrel = pytest.importorskip("spandrel")
 from spandrel.architectures.ESRGAN import ESRGAN  # noqa: E402 - after the importorskip
+from tests.conftest import HANG_GUARD
 
 NUM_BLOCKS = 2
 FEATURES = 8  # spandrel's ESRGAN fixes growth at 32; width and depth are free
@@ -207,6 +208,6 @@ def test_metadata_cannot_instantiate_arbitrary_classes() -> None:
 def test_importing_sisr_weights_loads_no_lightning_or_hydra() -> None:
     frameworks = "{'hydra', 'pytorch_lightning', 'lightning'}"
     code = f"import sys, sisr.weights.loading; print(sorted({{m.split('.')[0] for m in sys.modules}} & {frameworks}))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
