@@ -99,9 +99,10 @@ class SlurmCluster:
         """This process's environment with the clients pointed at this cluster."""
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
-    def run(self, *command: str, check: bool = True) -> str:
-        """Run a SLURM client (`scontrol`, `squeue`, ...) against this cluster; returns its stdout."""
-        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+    def run(self, *command: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+        """Run a SLURM client (`scontrol`, `squeue`, `sbatch`, ...) against this cluster, in `env` (default: `env`;
+        sbatch exports it to the job); returns its stdout."""
+        result = subprocess.run(command, env=env or self.env, capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
         return result.stdout

@@ -103,7 +103,7 @@ def requeue_overrides(batches: int) -> list[str]:
         "data.patch_size=32", "data.batch_size=2", "data.num_workers=0", "trainer.accelerator=cpu",
         "trainer.devices=1", "trainer.deterministic=true", f"trainer.max_steps={batches}",
         f"trainer.val_check_interval={batches}", "callbacks.model_checkpoint.every_n_train_steps=10",
-        "trainer.enable_progress_bar=false", "logger=csv", "test_after_fit=false",
+        "trainer.enable_progress_bar=false", "logger=csv", "test_after_fit=false", "data.val_max_images=1",
     ]  # fmt: skip
 
 
@@ -121,7 +121,8 @@ def batch_seconds(tmp_path_factory: pytest.TempPathFactory) -> float:
     by its metrics.json), to size the requeue tests' trainings in time rather than in batches."""
     run_dir, sample = tmp_path_factory.mktemp("calibration"), 40
     env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(run_dir / "cache")}
-    command = [sys.executable, "-m", "sisr.train", *requeue_overrides(sample), f"hydra.run.dir={run_dir}"]
+    command = [sys.executable, "-m", "sisr.train", *requeue_overrides(sample), "trainer.limit_val_batches=0",
+               f"hydra.run.dir={run_dir}"]  # fmt: skip
     subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
     return json.loads((run_dir / "metrics.json").read_text())["train_seconds"] / sample
 
@@ -131,9 +132,22 @@ def batches_lasting(seconds: float, per_batch: float) -> int:
     return max(100, math.ceil(seconds / per_batch / 10) * 10)
 
 
+def job_field(cluster: SlurmCluster, job: str, name: str) -> str:
+    """One field of `scontrol show job` ('' when the controller no longer knows the job)."""
+    found = re.search(rf"\b{name}=(\S+)", cluster.run("scontrol", "show", "job", job, check=False))
+    return found.group(1) if found else ""
+
+
 def restarts(cluster: SlurmCluster, job: str) -> int:
-    found = re.search(r"Restarts=(\d+)", cluster.run("scontrol", "show", "job", job))
-    return int(found.group(1)) if found else 0
+    return int(job_field(cluster, job, "Restarts") or 0)
+
+
+def release_when_requeued(cluster: SlurmCluster, job: str, process: subprocess.Popen, *updates: str) -> None:
+    """Wait until the scheduler requeued `job`, then let it start now: SLURM holds a requeued batch job for two
+    minutes (its BeginTime), which would only make the test wait. `updates` are further `scontrol update` fields."""
+    requeued = lambda: restarts(cluster, job) >= 1 and job_field(cluster, job, "JobState") == "PENDING"  # noqa: E731
+    wait_for(requeued, 600, f"requeue of job {job}", process)
+    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now", *updates)
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -147,6 +161,7 @@ def assert_requeued_and_resumed(cluster: SlurmCluster, sweep: Path, job: str, ba
     assert restarts(cluster, job) >= 1  # requeued by the scheduler, same job id
     log = (sweep / ".submitit" / job / f"{job}_0_log.out").read_text()
     assert f"this job is {case}" in log and f"Requeued job {job}" in log  # submitit's reading of the signal
+    assert "(status: interrupted," in log  # the signalled run ended as interrupted (state saved), not failed
 
 
 @pytest.mark.slow
@@ -160,6 +175,7 @@ def test_preempted_job_is_requeued_and_resumes_bit_for_bit(
     wait_for(lambda: (sweep / "0" / "checkpoints" / "last.ckpt").exists(), 600, "first periodic checkpoint", preempted)
     job = only_job_id(sweep)
     slurm_cluster.run("scancel", "--signal=USR2", job)  # submitit's preemption signal
+    release_when_requeued(slurm_cluster, job, preempted)
     finish(preempted, 900)
     finish(reference, 900)
     assert_requeued_and_resumed(slurm_cluster, sweep, job, batches, "preempted")
@@ -180,8 +196,7 @@ def test_job_at_its_time_limit_is_requeued_and_resumes_bit_for_bit(
     timed = start(requeue_command(sweep, batches, timeout_min=3, signal_delay_s=90), env)
     wait_for(lambda: (sweep / ".submitit").is_dir() and any(p.name.isdigit() for p in (sweep / ".submitit").iterdir()), 120, "job", timed)
     job = only_job_id(sweep)
-    wait_for(lambda: restarts(slurm_cluster, job) >= 1, 300, "requeue at the time limit", timed)
-    slurm_cluster.run("scontrol", "update", f"JobId={job}", "TimeLimit=60")
+    release_when_requeued(slurm_cluster, job, timed, "TimeLimit=60")
     finish(timed, 900)
     finish(reference, 900)
     assert_requeued_and_resumed(slurm_cluster, sweep, job, batches, "timed-out")
@@ -208,7 +223,7 @@ def test_shipped_sbatch_script_trains_with_two_tasks(slurm_cluster: SlurmCluster
     overrides = [o for o in ddp_train_overrides("srcnn") if not o.startswith(("trainer=", "trainer.devices="))]
     submitted = slurm_cluster.run(
         "sbatch", "--parsable", f"--chdir={REPO_ROOT}", f"--output={tmp_path / 'job.out'}", f"--export=ALL,SISR_RUN_DIR={run_dir}",
-        str(REPO_ROOT / "scripts" / "slurm" / "train.sbatch"), *overrides,
+        str(REPO_ROOT / "scripts" / "slurm" / "train.sbatch"), *overrides, env=env,
     )  # fmt: skip
     job = submitted.strip().split(";")[0]
     wait_for(lambda: not slurm_cluster.run("squeue", "-h", "-j", job, check=False).strip(), 600, f"end of job {job}")

@@ -50,7 +50,7 @@ def resolve_resources(params: dict[str, Any], cuda_visible: bool) -> dict[str, A
     if params.get("tasks_per_node") == "auto":
         params["tasks_per_node"] = tasks_per_node(devices)
     if params.get("gpus_per_node") == "auto":
-        params["gpus_per_node"] = gpus_per_node(accelerator, devices, cuda_visible)
+        params["gpus_per_node"] = gpus_per_node(accelerator, devices, cuda_visible) or None  # None: no GPU line
     if params.get("cpus_per_task") == "auto":
         params["cpus_per_task"] = num_workers + 1  # the training process and its loader workers
     for key in ("mem_gb", "timeout_min", "cpus_per_task"):
