@@ -117,14 +117,21 @@ def requeue_command(sweep: Path, batches: int, timeout_min: int, signal_delay_s:
 
 @pytest.fixture(scope="module")
 def batch_seconds(tmp_path_factory: pytest.TempPathFactory) -> float:
-    """Seconds per batch of `requeue_overrides`'s training on this machine now (a local run of 40 batches, timed
-    by its metrics.json), to size the requeue tests' trainings in time rather than in batches."""
-    run_dir, sample = tmp_path_factory.mktemp("calibration"), 40
+    """Seconds per batch of `requeue_overrides`'s training on this machine now, to size the requeue tests'
+    trainings in time rather than in batches: the wall-clock times TensorBoard recorded for the loss at batches 5
+    and 40 of a local run (start-up and the first batches left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path_factory.mktemp("calibration")
     env = {**os.environ, "SISR_DATA_DIR": str(locate_shared_data()), "SISR_CACHE_DIR": str(run_dir / "cache")}
-    command = [sys.executable, "-m", "sisr.train", *requeue_overrides(sample), "trainer.limit_val_batches=0",
-               f"hydra.run.dir={run_dir}"]  # fmt: skip
+    overrides = [o for o in requeue_overrides(40) if o != "logger=csv"]
+    command = [sys.executable, "-m", "sisr.train", *overrides, "trainer.limit_val_batches=0", "logger=default",
+               "trainer.log_every_n_steps=5", f"hydra.run.dir={run_dir}"]  # fmt: skip
     subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
-    return json.loads((run_dir / "metrics.json").read_text())["train_seconds"] / sample
+    (folder,) = {path.parent for path in (run_dir / "tensorboard").rglob("events.out.tfevents.*")}
+    losses = EventAccumulator(str(folder)).Reload().Scalars("train/loss")
+    first, last = losses[0], losses[-1]
+    return (last.wall_time - first.wall_time) / (last.step - first.step)
 
 
 def batches_lasting(seconds: float, per_batch: float) -> int:
