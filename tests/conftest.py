@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from sisr.plumbing.paths import shared_data_root
+from tests.slurm_cluster import PACKAGES, SlurmCluster, missing_binaries
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +35,27 @@ def shared_data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A real one-node SLURM cluster (tests/slurm_cluster.py) for the session, stopped at its end even when a test
+    failed; without the SLURM binaries (or root), tests skip with the reason locally and fail under CI=true."""
+    missing = missing_binaries()
+    reason = f"SLURM is not installed ({', '.join(missing)} missing); .ci/run installs Debian's {PACKAGES}" if missing else ""
+    if not reason and os.geteuid() != 0:
+        reason = "the test cluster's daemons run as root (SlurmUser=root); run the SLURM tests as root"
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+        print(f"\n[slurm] test cluster up in {cluster.start_seconds:.1f} s ({cluster.conf})")
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,11 @@ FROM_INSTALLED = textwrap.dedent(
     assert [job.name for job in profile.jobs] == sys.argv[2].split(","), profile.jobs  # the checkout's jobs
     assert load_profile("full").test_sets == ["Set5", "Set14", "BSD100"]
     assert any(entry.model == "srgan" for entry in load_paper_entries())
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.launcher import Launcher
+
+    launchers = {f"{c.__module__}.{c.__name__}" for c in Plugins.instance().discover(Launcher)}
+    assert "hydra_plugins.sisr_launcher.slurm.SlurmLauncher" in launchers, launchers  # hydra/launcher=slurm
     cfg = compose_eval_config(Path("eval"), Path("data"), ["Set5"], scale=4)
     assert cfg.model.generator._target_ == "sisr.models.bicubic.Bicubic" and cfg.data.scale == 4
     print("installed package OK")
@@ -74,6 +79,7 @@ def test_wheel_contains_every_config_file_profile_and_paper_result(wheel: Path) 
     assert {"benchmarks/leaderboard/paper_results.yaml", "benchmarks/leaderboard/profiles/tiny.yaml"} <= expected
     assert expected <= names, sorted(expected - names)
     assert {"sisr/train.py", "benchmarks/run.py", "benchmarks/leaderboard/suite.py"} <= names
+    assert "hydra_plugins/sisr_launcher/slurm.py" in names  # the class behind hydra/launcher=slurm
     assert "benchmarks/speed/loader_speed.py" in names
 
 

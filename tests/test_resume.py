@@ -221,3 +221,31 @@ def test_sigterm_after_the_batch_check_is_still_saved_and_interrupted(compose_tr
     summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert stop.value.signum == signal.SIGTERM and summary["status"] == "interrupted" and summary["batches"] == 3
     assert read_checkpoint(summary["last_checkpoint"])["sisr_batches"] == 3
+
+
+def test_a_handler_that_exits_after_requeueing_still_ends_as_interrupted(compose_train, monkeypatch) -> None:
+    # submitit's preemption handler requeues the job, then calls sys.exit: the run must still record `interrupted`
+    # (its state is saved), not `failed`.
+    import sisr.core.training as training
+
+    cfg = compose_train(["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4",
+                         "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
+
+    class SendSignal(Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+            if trainer.global_step == 3:
+                os.kill(os.getpid(), signal.SIGUSR2)
+
+    def requeue_and_exit(signum: int, frame: object) -> None:
+        raise SystemExit(-1)
+
+    original = training.build_callbacks_and_loggers
+    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [SendSignal()], []))
+    previous = signal.signal(signal.SIGUSR2, requeue_and_exit)
+    try:
+        with pytest.raises(TrainingInterrupted):
+            train(cfg)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert summary["status"] == "interrupted" and summary["batches"] == 4

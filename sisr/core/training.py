@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from sisr.core.distributed import ddp_strategy, sync_batchnorm
 from sisr.lit.base import SRModule
 from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint
 from sisr.models.common import count_parameters
@@ -71,7 +72,11 @@ def build_trainer(cfg: DictConfig, model: SRModule, callbacks: list[Any], logger
             "state back for testing and metrics.json; use trainer=ddp (strategy ddp)."
         )
     steps_per_batch = model.optimizer_steps_per_batch
-    overrides: dict[str, Any] = {"plugins": [AtomicCheckpointIO()]}
+    overrides: dict[str, Any] = {
+        "plugins": [AtomicCheckpointIO()],
+        "sync_batchnorm": sync_batchnorm(cfg.trainer, model),
+        "strategy": ddp_strategy(cfg.trainer, steps_per_batch),
+    }
     max_steps = cfg.trainer.get("max_steps", -1)
     if max_steps and max_steps > 0:
         batches = capped_budget(cfg, max_steps)

@@ -175,7 +175,10 @@ class RunCheckpoint(Callback):
             path = self.save(trainer)
             previous = self._previous_handlers.get(int(received))
             if _chains_to(previous):
-                previous(int(received), None)  # e.g. submitit's requeue, now that the state is saved
+                try:
+                    previous(int(received), None)  # e.g. submitit's requeue, now that the state is saved
+                except SystemExit:
+                    pass  # submitit exits once the job is requeued; end as an interrupted run instead
             raise TrainingInterrupted(int(received), self.batches(trainer), path)
         if self._periodic_save_due(trainer):
             self.save(trainer)
