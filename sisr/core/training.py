@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from sisr.core.preflight_checks import check_resume_shapes, check_run_settings
 from sisr.weights.checkpoints import read_checkpoint
 from sisr.plumbing.cli import to_container, user_error
 from sisr.plumbing.errors import SISRError
@@ -112,6 +113,7 @@ def check_resume_fits(cfg: DictConfig, ckpt_path: str) -> int:
             f"ckpt_path {ckpt_path} holds a {saved_target} x{saved_scale} run but this config builds {target} "
             f"x{cfg.data.scale}; resume with the run's own settings or start a new run folder."
         )
+    check_resume_shapes(cfg.model, checkpoint, ckpt_path)
     return int(checkpoint.get("sisr_batches", checkpoint.get("global_step", 0)))
 
 
@@ -266,6 +268,7 @@ def train(cfg: DictConfig, choices: dict[str, str] | None = None) -> dict[str, A
 
 
 def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+    check_run_settings(cfg)
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path:
         check_resume_fits(cfg, ckpt_path)
