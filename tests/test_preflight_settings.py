@@ -46,3 +46,15 @@ def test_resuming_with_other_layer_sizes_names_the_key_and_both_shapes(compose_t
     with pytest.raises(SISRError, match=r"generator\.\S+ is \(8, 1, 9, 9\) in the file but \(12, 1, 9, 9\) here, "
                                         r"and \d+ more keys differ\); resume with the run's own model settings"):
         train(compose_train(wider, run="wider"))
+
+
+def test_a_pretrained_generator_of_another_architecture_is_one_short_sentence(compose_train) -> None:
+    srcnn = train(compose_train(SRCNN))
+    name = adversarial_models()[0]
+    overrides = [f"model={name}", *SMOKE_OVERRIDES, *tiny_overrides(name), "logger=none",
+                 f"model.pretrained_generator={srcnn['last_checkpoint']}"]
+    with pytest.raises(SISRError) as caught:
+        train(compose_train(overrides, run="gan"))
+    message = str(caught.value)
+    assert "holds SRCNN x4" in message and "more keys differ" in message
+    assert "\n" not in message and len(message) < 400, message
