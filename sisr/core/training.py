@@ -238,6 +238,15 @@ def fit(trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | 
     return None
 
 
+def record_failure(path: Path, summary: dict[str, Any]) -> None:
+    """Write a failed run's summary; when that fails too (the disk that stopped the run is full), say so in a
+    warning and let the error that stopped the run be the one reported."""
+    try:
+        write_json(path, summary)
+    except SISRError as exc:
+        log.warning("the failed run's summary was not recorded: %s", exc)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -286,7 +295,7 @@ def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) ->
         seconds = time.perf_counter() - started
         summary = summarise(cfg, trainer, model, status="failed", error=_first_line(exc), train_seconds=seconds, **common)
         if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", summary)
+            record_failure(output_dir / "metrics.json", summary)
         raise
     status = "interrupted" if stop else "completed"
     summary = summarise(cfg, trainer, model, status=status, train_seconds=time.perf_counter() - started, **common)
