@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sisr.plumbing.errors import SISRError
+from sisr.plumbing.errors import SISRError, find_cause
 
 STALE_AFTER_SECONDS = 24 * 3600
 """A temp file this old is garbage whoever wrote it: no save takes a day."""
@@ -85,19 +85,6 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def _os_error(exc: BaseException) -> OSError | None:
-    """The OSError behind `exc`, if any: torch.save reports a failed write (ENOSPC) as a RuntimeError whose
-    context is the OSError."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _write_error(path: Path, cause: OSError, existed: bool) -> SISRError:
     intact = ", the previous file is intact" if existed else ""
     return SISRError(
@@ -140,7 +127,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         os.replace(tmp, path)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        cause = _os_error(exc)
+        cause = find_cause(exc, OSError)  # torch.save reports ENOSPC as a RuntimeError whose context it is
         if cause is None:
             raise
         raise _write_error(path, cause, existed) from exc
