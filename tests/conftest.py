@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +91,14 @@ def compose_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return compose_config(config_name, overrides, tmp_path / run)
 
     return _compose
+
+
+def huge_png(path: Path, side: int = 14000) -> Path:
+    """A real PNG of side x side pixels (1-bit black, a few KB): over Pillow's pixel limit, cheap to make."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    rows = zlib.compress(bytes(side * ((side + 7) // 8 + 1)), 9)
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sisr.data.images import UnreadableImageError
+from sisr.data.images import UnreadableImageError, too_large_message
 from sisr.plumbing.files import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -80,6 +80,9 @@ def _split(samples: np.ndarray) -> Picture:
 def _read_png16(path: Path) -> Picture:
     from torchvision.io import ImageReadMode, decode_png
 
+    with Image.open(path):  # the header only: Pillow's pixel limit applies before torchvision decodes
+        pass
+
     data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points to TorchCodec; it still decodes
@@ -127,6 +130,8 @@ def read_picture(path: str | Path) -> Picture:
             return _from_pil(ImageOps.exif_transpose(image))
     except FileNotFoundError as err:
         raise UnreadableImageError(path, f"image {path} does not exist.") from err
+    except Image.DecompressionBombError as err:
+        raise UnreadableImageError(path, too_large_message(path, err)) from err
     except _READ_ERRORS as err:
         message = f"cannot read image {path} ({err}); it is corrupt, truncated or no image."
         raise UnreadableImageError(path, message) from err
