@@ -19,6 +19,7 @@ from sisr.data.datamodule import SRDataModule
 from sisr.data.layouts import list_images
 from sisr.data.sources import SOURCES
 from sisr.plumbing.errors import SISRError
+from tests.conftest import tmpfs
 
 
 def _png_bytes(h: int, w: int, seed: int) -> bytes:
@@ -270,21 +271,12 @@ def test_two_sets_of_one_name_are_refused_not_merged(tmp_path):
 def unwritable_cache(request, tmp_path):
     """A cache folder that cannot be written: a file where the folder should be, or a real read-only mount (needs
     root and mount; skipped elsewhere). Permission bits alone would not stop root."""
-    import subprocess
-
     if request.param == "file in the way":
         (tmp_path / "blocker").write_text("")
         yield tmp_path / "blocker" / "cache"
         return
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_an_unwritable_cache_folder_is_one_sentence(tmp_path, unwritable_cache):

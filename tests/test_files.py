@@ -20,7 +20,7 @@ import torch
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import atomic_write, write_json
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT, tmpfs
 
 
 @pytest.fixture()
@@ -50,15 +50,8 @@ def test_non_finite_numbers_are_written_as_null_never_as_infinity(tmp_path: Path
 @pytest.fixture()
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 128 KiB tmpfs: a real full disk (needs root and mount; skipped elsewhere)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "size=128k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_a_real_full_disk_during_torch_save_is_one_sentence_naming_the_file(tiny_disk: Path) -> None:
