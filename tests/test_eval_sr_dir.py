@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,19 @@ def test_sr_dir_takes_no_model_and_several_sets_need_subfolders(compose_train, h
     cfg = compose_train(overrides, config_name="eval", run="two")
     with pytest.raises(SISRError, match="has no subfolder Mine/; with several test sets it holds one per set"):
         evaluate(cfg)
+
+
+def test_a_flat_image_counts_the_capped_psnr_is_noted_and_results_stay_json(compose_train, tmp_path: Path) -> None:
+    folder = tmp_path / "Flat"
+    folder.mkdir()
+    Image.fromarray(np.full((48, 40, 3), 97, np.uint8)).save(folder / "flat.png")  # bicubic makes it exactly
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(folder / "noise.png")
+    cfg = compose_train(["model=bicubic", "data.scale=4", f"data.test_sets=[{folder}]"], config_name="eval")
+    results = evaluate(cfg)
+    flat = results["sets"]["Flat"]
+    per_image = {row["image"]: row for row in rows(Path(cfg.paths.output_dir) / "per_image.csv")}
+    assert float(per_image["flat"]["psnr"]) == 100.0 and flat["count"] == 2
+    assert flat["psnr"] == pytest.approx((100.0 + float(per_image["noise"]["psnr"])) / 2)
+    assert "Flat: 1 image(s) matched the reference exactly (infinite PSNR) and count 100 dB" in results["notes"][-1]
+    text = (Path(cfg.paths.output_dir) / "results.json").read_text()
+    assert "Infinity" not in text and json.loads(text)["sets"]["Flat"]["psnr"] == flat["psnr"]

@@ -21,6 +21,7 @@ from sisr.plumbing.cli import to_container
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
 from sisr.lit.base import METRIC_NAMES, SRModule
+from sisr.protocol.metrics import MAX_PSNR
 from sisr.models.common import count_parameters
 from sisr.core.precomputed import SetScores, score_sr_dir
 from sisr.plumbing.provenance import git_commit, machine_name
@@ -39,6 +40,19 @@ def resolve_scale(cfg: DictConfig, trained: int | None) -> int:
     if requested is not None and int(requested) != trained:
         raise SISRError(f"the model was trained at x{trained} but data.scale={requested}; drop the override.")
     return trained
+
+
+def capped_psnr_notes(per_image: list[dict[str, Any]]) -> list[str]:
+    """One note per set with images whose PSNR was capped at `MAX_PSNR` (exact outputs, e.g. flat images)."""
+    capped: dict[str, int] = {}
+    for row in per_image:
+        if max(row["psnr"], row["psnr_rgb"]) >= MAX_PSNR:
+            capped[row["set"]] = capped.get(row["set"], 0) + 1
+    return [
+        f"{name}: {count} image(s) matched the reference exactly (infinite PSNR) and count {MAX_PSNR:g} dB in the "
+        "PSNR means (sisr.protocol.metrics.MAX_PSNR)."
+        for name, count in capped.items()
+    ]
 
 
 def write_tables(output_dir: Path, per_set: dict[str, dict[str, float]], per_image: list[dict[str, Any]]) -> None:
@@ -133,6 +147,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.ckpt_path`, `cfg.weights`, the baseline `cfg.model`, or the SR images of `cfg.sr_dir`, on
     `cfg.data.test_sets`; write results.json, per_set.csv and per_image.csv, print a table, return the results."""
     scores, scored, scale = _score_sr_dir(cfg) if cfg.get("sr_dir") else _score_model(cfg)
+    scores.notes += capped_psnr_notes(scores.per_image)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_tables(output_dir, scores.per_set, scores.per_image)
