@@ -252,8 +252,9 @@ def build_cache(
         try:
             return _cache_one(pair, scale, folder, subimage)
         except UnreadableImageError as err:
-            if not skip_bad:
-                raise
+            if not skip_bad:  # the advice is given here, where data.skip_bad applies
+                advice = f"{str(err).rstrip('.')}, or set data.skip_bad=true to skip unreadable images."
+                raise UnreadableImageError(err.path, advice) from err
             tally.skip(err.path, err.__cause__ or err)
             return None
 

@@ -120,8 +120,7 @@ def load_image(path: str | Path) -> LoadedImage:
     except _READ_ERRORS as err:
         raise UnreadableImageError(
             path,
-            f"Cannot read image {path} ({err}); the file is corrupt or truncated: replace or delete it, or set "
-            "data.skip_bad=true to skip unreadable images."
+            f"Cannot read image {path} ({err}); the file is corrupt or truncated: replace or delete it."
         ) from err
 
 
