@@ -58,3 +58,14 @@ def test_a_pretrained_generator_of_another_architecture_is_one_short_sentence(co
     message = str(caught.value)
     assert "holds SRCNN x4" in message and "more keys differ" in message
     assert "\n" not in message and len(message) < 400, message
+
+
+def test_eval_refuses_a_model_choice_that_the_checkpoint_would_override(compose_train) -> None:
+    from sisr.core.evaluation import evaluate
+
+    srcnn = train(compose_train(SRCNN))
+    cfg = compose_train([f"ckpt_path={srcnn['last_checkpoint']}", "model=rrdb", "data.test_sets=[Set5]"],
+                        config_name="eval", run="eval")
+    with pytest.raises(SISRError, match=r"^model= chooses RRDBNet, which does not apply with ckpt_path=: the file "
+                                        r"rebuilds its own model \(SRCNN\); drop model="):
+        evaluate(cfg)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sisr.plumbing.cli import to_container
 from sisr.plumbing.errors import SISRError
@@ -27,6 +27,8 @@ from sisr.core.precomputed import SetScores, score_sr_dir
 from sisr.plumbing.provenance import git_commit, machine_name
 from sisr.weights.loading import open_generator
 
+
+DEFAULT_GENERATOR = "sisr.models.bicubic.Bicubic"  # conf/eval.yaml's default model=bicubic, the baseline
 
 
 def resolve_scale(cfg: DictConfig, trained: int | None) -> int:
@@ -76,6 +78,17 @@ def format_table(per_set: dict[str, dict[str, float]], scale: int) -> str:
     return "\n".join(lines)
 
 
+def refuse_model_override(cfg: DictConfig, model: str, key: str) -> None:
+    """A `model=` choice beside a checkpoint or weight file would be ignored (the file rebuilds its own model):
+    refuse it in one sentence rather than let the output suggest the other model was scored."""
+    chosen = str(OmegaConf.select(cfg, "model.generator._target_", default="") or "")
+    if chosen and chosen != DEFAULT_GENERATOR:
+        raise SISRError(
+            f"model= chooses {chosen.rsplit('.', 1)[-1]}, which does not apply with {key}=: the file rebuilds its own "
+            f"model ({model}); drop model= to score the file, or drop {key}= to score a baseline."
+        )
+
+
 def _datamodule(cfg: DictConfig, scale: int) -> Any:
     return instantiate(cfg.data, scale=scale, train=None, val_sets=[], _convert_="all")
 
@@ -85,6 +98,8 @@ def _score_model(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
     loaded = None
     if cfg.get("ckpt_path") or cfg.get("weights"):
         loaded = open_generator(cfg.get("ckpt_path"), cfg.get("weights"), use_ema=cfg.use_ema)
+    if loaded is not None:
+        refuse_model_override(cfg, type(loaded.generator).__name__, "ckpt_path" if cfg.get("ckpt_path") else "weights")
     scale = resolve_scale(cfg, None if loaded is None else loaded.scale)
     if loaded is None:
         cfg.data.scale = scale
