@@ -245,3 +245,11 @@ def test_an_output_over_the_stated_size_is_refused_before_decoding(compose_train
         with pytest.raises(SISRError, match=r"^1 of 2 input images could not be upscaled"):
             run_upscale(compose_train, f"weights={weights}", f"input={folder}", f"output={tmp_path / 'out'}", limit)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["b_small.png"]
+
+
+def test_quantising_in_row_blocks_equals_the_whole_image_formula() -> None:
+    samples = np.random.default_rng(0).random((600, 17, 3), dtype=np.float32) * 1.2 - 0.1  # 3 blocks, out of range too
+    samples[0, 0, 0], samples[599, 16, 2] = 127.5 / 255, 0.5  # halves round up
+    for bit_depth, peak, kind in ((8, 255, np.uint8), (16, 65535, np.uint16)):
+        whole = np.floor(np.clip(samples.astype(np.float64) * peak, 0, peak) + 0.5).astype(kind)
+        assert np.array_equal(quantise(samples, bit_depth), whole)
