@@ -20,10 +20,11 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig
+from PIL import Image
 from tqdm.auto import tqdm
 
 from sisr.core.upscaling import UpscaleSettings, Upscaler
-from sisr.data.images import IMAGE_EXTENSIONS, UnreadableImageError
+from sisr.data.images import IMAGE_EXTENSIONS
 from sisr.data.layouts import list_images
 from sisr.data.pictures import read_picture, write_png
 from sisr.inference.runtime import pick_device, pick_precision
@@ -33,6 +34,10 @@ from sisr.weights.loading import open_generator
 from sisr.plumbing.paths import CONF_DIR
 
 log = logging.getLogger(__name__)
+
+OUTPUT_BYTES_PER_PIXEL = 18
+"""Peak bytes per output pixel beyond the process's base: 18.1 measured at 128 megapixels (README, "Upscale your
+images"): the float32 RGB result, the quantised levels and the PNG encoder's buffers."""
 
 
 def list_inputs(spec: str) -> list[Path]:
@@ -66,6 +71,25 @@ def plan_outputs(inputs: list[Path], output: Path) -> list[Path]:
     return targets
 
 
+def check_output_size(source: Path, scale: int, max_megapixels: float | None) -> None:
+    """Refuse an image whose output would exceed `max_megapixels` (from its header, before decoding): the output
+    is held in memory whole, float32 before it is written, so this bounds the memory one image takes."""
+    if not max_megapixels:
+        return
+    try:
+        with Image.open(source) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - read_picture reports unreadable files in its own words
+        return
+    megapixels = width * scale * height * scale / 1e6
+    if megapixels > max_megapixels:
+        raise SISRError(
+            f"{source} ({width}x{height}) would upscale to {width * scale}x{height * scale} = {megapixels:,.1f} "
+            f"megapixels, over max_output_megapixels={max_megapixels:g} (the whole output is held in memory: about "
+            f"{OUTPUT_BYTES_PER_PIXEL} bytes a pixel); split the image, or raise the limit if memory allows."
+        )
+
+
 def upscale(cfg: DictConfig) -> dict[str, Any]:
     """Upscale every image of `cfg.input` into `cfg.output`; return a summary (written, skipped, settings)."""
     pick_precision(str(cfg.precision), pick_device(str(cfg.device)))  # a wrong device or precision: before any file is read
@@ -80,25 +104,29 @@ def upscale(cfg: DictConfig) -> dict[str, Any]:
     written, skipped = [], []
     started = time.perf_counter()
     for source, target in tqdm(list(zip(inputs, targets)), desc="upscale", unit="image"):
-        try:
-            picture = read_picture(source)
-        except UnreadableImageError as exc:
+        try:  # one file that cannot be upscaled never stops the others; all are named at the end
+            check_output_size(source, loaded.scale, cfg.get("max_output_megapixels"))
+            write_png(target, upscaler.upscale_picture(read_picture(source)))
+        except SISRError as exc:
             warnings.warn(f"skipping {source}: {exc}", stacklevel=1)
             skipped.append(str(source))
             continue
-        write_png(target, upscaler.upscale_picture(picture))
         written.append(str(target))
     if skipped and not written:
         raise SISRError(
-            f"none of the {len(skipped)} input image(s) could be read (first: {skipped[0]}); nothing was written."
+            f"none of the {len(skipped)} input image(s) could be upscaled (first: {skipped[0]}); nothing was written."
         )
     summary = {
         "written": written, "skipped": skipped, "scale": loaded.scale, "model": type(loaded.generator).__name__,
         "source": loaded.source, "device": str(upscaler.device), "precision": str(cfg.precision),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    print(f"Upscaled {len(written)} image(s) x{loaded.scale} with {summary['model']} into {output}"
-          + (f"; skipped {len(skipped)} unreadable: {', '.join(skipped)}" if skipped else ""))
+    print(f"Upscaled {len(written)} image(s) x{loaded.scale} with {summary['model']} into {output}")
+    if skipped:
+        raise SISRError(
+            f"{len(skipped)} of {len(inputs)} input images could not be upscaled (see the warnings above): "
+            f"{', '.join(skipped)}; the other {len(written)} were written to {output}."
+        )
     return summary
 
 

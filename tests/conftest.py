@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +132,28 @@ def compose_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         return compose_config(config_name, overrides, tmp_path / run, conf_dir)
 
     return _compose
+
+
+def huge_png(path: Path, side: int = 14000) -> Path:
+    """A real PNG of side x side pixels (1-bit black, a few KB): over Pillow's pixel limit, cheap to make."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    rows = zlib.compress(bytes(side * ((side + 7) // 8 + 1)), 9)
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+@contextlib.contextmanager
+def tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A real small (`size=128k`) or read-only (`ro`) filesystem at `mount`, unmounted afterwards; the test is
+    skipped where tmpfs cannot be mounted (not root, no mount)."""
+    mount.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

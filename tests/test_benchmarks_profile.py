@@ -141,7 +141,7 @@ def test_runs_that_did_not_complete_or_lack_last_ckpt_are_errors_naming_the_fold
     with pytest.raises(SISRError, match=f"run {interrupted} did not complete .*status: interrupted"):
         find_runs(tmp_path / "a")
     no_last = fake_run(tmp_path / "b" / "0", "srcnn", checkpoint=False)
-    (no_last / "checkpoints" / "best-step0000002.ckpt").write_bytes(b"")  # never scored instead of last.ckpt
+    (no_last / "checkpoints" / "best-batch0000002.ckpt").write_bytes(b"")  # never scored instead of last.ckpt
     with pytest.raises(SISRError, match=f"run {no_last} has no last.ckpt"):
         find_runs(tmp_path / "b")
 

@@ -19,6 +19,7 @@ from sisr.data.datamodule import SRDataModule
 from sisr.data.layouts import list_images
 from sisr.data.sources import SOURCES
 from sisr.plumbing.errors import SISRError
+from tests.conftest import tmpfs
 
 
 def _png_bytes(h: int, w: int, seed: int) -> bytes:
@@ -254,3 +255,33 @@ def test_sample_images_are_written_once_without_visible_temp_files(tmp_path, mon
     assert not list(tmp_path.rglob("*.tmp"))
     with pytest.raises(SISRError, match="Unknown sample split 'test'"):
         sample.materialise("test", tmp_path)
+
+
+def test_two_sets_of_one_name_are_refused_not_merged(tmp_path):
+    for parent in ("a", "b"):
+        (tmp_path / parent / "Set5").mkdir(parents=True)
+    sets = [str(tmp_path / "a" / "Set5"), str(tmp_path / "b" / "Set5")]
+    with pytest.raises(SISRError, match=r"^data.test_sets holds two sets named Set5 \(.*a/Set5 and .*b/Set5\)"):
+        SRDataModule(scale=4, train=None, val_sets=[], test_sets=sets, root=str(tmp_path))
+    with pytest.raises(SISRError, match=r"^data.val_sets holds two sets named Set5"):
+        SRDataModule(scale=4, train=None, val_sets=["Set5", sets[0]], test_sets=[], root=str(tmp_path))
+
+
+@pytest.fixture(params=["file in the way", "read-only filesystem"])
+def unwritable_cache(request, tmp_path):
+    """A cache folder that cannot be written: a file where the folder should be, or a real read-only mount (needs
+    root and mount; skipped elsewhere). Permission bits alone would not stop root."""
+    if request.param == "file in the way":
+        (tmp_path / "blocker").write_text("")
+        yield tmp_path / "blocker" / "cache"
+        return
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mount:
+        yield mount
+
+
+def test_an_unwritable_cache_folder_is_one_sentence(tmp_path, unwritable_cache):
+    dm = SRDataModule(scale=4, train="sample", val_sets=["sample"], test_sets=[], root=str(tmp_path),
+                      cache_dir=str(unwritable_cache), patch_size=24, batch_size=2)
+    with pytest.raises(SISRError, match=rf"^the cache folder {unwritable_cache} cannot be written \(.*\); set "
+                                        r"data.cache_dir=<folder> or \$SISR_CACHE_DIR to a writable folder\.$"):
+        dm.setup("fit")

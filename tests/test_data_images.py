@@ -16,6 +16,7 @@ from sisr.data.cache import build_cache
 from sisr.data.images import UnreadableImageError, load_image, sixteen_to_eight
 from sisr.data.layouts import find_pairs
 from sisr.plumbing.errors import SISRError
+from tests.conftest import huge_png
 
 RNG = np.random.default_rng(0)
 
@@ -163,7 +164,7 @@ def test_corrupt_image_error_names_the_file(tmp_path, damage):
     with pytest.raises(UnreadableImageError) as info:
         load_image(path)
     assert isinstance(info.value, SISRError)
-    assert str(path) in str(info.value) and "skip_bad" in str(info.value)
+    assert str(path) in str(info.value) and "skip_bad" not in str(info.value)  # only where the setting applies
     assert info.value.path == path
 
 
@@ -181,7 +182,7 @@ def test_skip_bad_skips_warns_and_logs_one_summary(tmp_path, caplog):
     (folder / "bad2.png").write_bytes((folder / "good0.png").read_bytes()[:60])
     pairs = find_pairs(folder, 2)
 
-    with pytest.raises(SISRError, match="bad1.png"):
+    with pytest.raises(SISRError, match=r"bad1.png .*replace or delete it, or set data.skip_bad=true to skip"):
         build_cache(pairs, 2, tmp_path / "cache_strict", threads=1)
 
     with caplog.at_level(logging.WARNING, logger="sisr.data.images"):
@@ -192,3 +193,18 @@ def test_skip_bad_skips_warns_and_logs_one_summary(tmp_path, caplog):
     summaries = [r for r in caplog.records if "Skipped" in r.getMessage()]
     assert len(summaries) == 1
     assert "Skipped 2 of 5 images in toy" in summaries[0].getMessage()
+
+
+def test_an_image_over_the_pixel_limit_is_one_sentence_and_skip_bad_skips_it(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    huge_png(folder / "huge.png")  # 14000 x 14000
+    Image.fromarray(_rgb(16, 16)).save(folder / "good.png")
+    with pytest.raises(SISRError, match=r"huge.png is too large to read \(196,000,000 pixels; the limit is 178,956,970"):
+        load_image(folder / "huge.png")
+    pairs = find_pairs(folder, 2)
+    with pytest.raises(SISRError, match="huge.png is too large to read"):
+        build_cache(pairs, 2, tmp_path / "strict", threads=1)
+    with pytest.warns(UserWarning, match="huge.png"):
+        entries = build_cache(pairs, 2, tmp_path / "cache", skip_bad=True, threads=1)
+    assert [entry.name for entry in entries] == ["good"]

@@ -188,3 +188,18 @@ def test_generated_lr_equals_the_provided_matlab_lr_on_set5(shared_data_dir, tmp
         # ~1e-13 by which float64 kernels differ between CPUs, so this equality does not depend on the machine.
         np.testing.assert_array_equal(lr, load_image(pair.lr).array)
         np.testing.assert_array_equal(hr, load_image(pair.hr).array)
+
+
+def test_dangling_and_looping_links_are_named_in_one_warning(tmp_path, caplog):
+    folder = tmp_path / "set"
+    _png(folder / "a.png")
+    (folder / "b.png").symlink_to(folder / "a.png")  # a good link is an image
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (folder / "loop1.png").symlink_to(folder / "loop2.png")
+    (folder / "loop2.png").symlink_to(folder / "loop1.png")
+    with caplog.at_level(logging.WARNING, logger="sisr.data.layouts"):
+        pairs = find_pairs(folder, 2)
+    assert [p.hr.name for p in pairs] == ["a.png", "b.png"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{folder}: skipped 3 broken link(s) (missing target or a loop): gone.png, loop1.png, loop2.png"
+    ]

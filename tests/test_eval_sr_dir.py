@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,9 @@ def hr_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def score(compose_train, hr_folder: Path, sr_dir: Path, run: str = "eval") -> dict:
-    cfg = compose_train([f"sr_dir={sr_dir}", "data.scale=4", f"data.test_sets=[{hr_folder}]"], config_name="eval", run=run)
+def score(compose_train, hr_folder: Path, sr_dir: Path, run: str = "eval", extra: list[str] = ()) -> dict:
+    overrides = [f"sr_dir={sr_dir}", "data.scale=4", f"data.test_sets=[{hr_folder}]", *extra]
+    cfg = compose_train(overrides, config_name="eval", run=run)
     return evaluate(cfg)
 
 
@@ -131,3 +133,31 @@ def test_sr_dir_takes_no_model_and_several_sets_need_subfolders(compose_train, h
     cfg = compose_train(overrides, config_name="eval", run="two")
     with pytest.raises(SISRError, match="has no subfolder Mine/; with several test sets it holds one per set"):
         evaluate(cfg)
+
+
+def test_a_flat_image_counts_the_capped_psnr_is_noted_and_results_stay_json(compose_train, tmp_path: Path) -> None:
+    folder = tmp_path / "Flat"
+    folder.mkdir()
+    Image.fromarray(np.full((48, 40, 3), 97, np.uint8)).save(folder / "flat.png")  # bicubic makes it exactly
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(folder / "noise.png")
+    cfg = compose_train(["model=bicubic", "data.scale=4", f"data.test_sets=[{folder}]"], config_name="eval")
+    results = evaluate(cfg)
+    flat = results["sets"]["Flat"]
+    per_image = {row["image"]: row for row in rows(Path(cfg.paths.output_dir) / "per_image.csv")}
+    assert float(per_image["flat"]["psnr"]) == 100.0 and flat["count"] == 2
+    assert flat["psnr"] == pytest.approx((100.0 + float(per_image["noise"]["psnr"])) / 2)
+    assert "Flat: 1 image(s) matched the reference exactly (infinite PSNR) and count 100 dB" in results["notes"][-1]
+    text = (Path(cfg.paths.output_dir) / "results.json").read_text()
+    assert "Infinity" not in text and json.loads(text)["sets"]["Flat"]["psnr"] == flat["psnr"]
+
+
+def test_a_corrupt_sr_file_gives_no_advice_that_would_not_help(compose_train, hr_folder: Path, tmp_path: Path) -> None:
+    sr_dir = tmp_path / "sr"
+    sr_dir.mkdir()
+    (sr_dir / "a.png").write_bytes((hr_folder / "a.png").read_bytes()[:80])  # truncated
+    (sr_dir / "a_b.png").write_bytes((hr_folder / "a_b.png").read_bytes())
+    with pytest.raises(SISRError, match=r"a.png .*corrupt or truncated: replace or delete it\.$") as info:
+        score(compose_train, hr_folder, sr_dir)
+    assert "skip_bad" not in str(info.value)  # data.skip_bad skips dataset images, never SR files
+    with pytest.raises(SISRError, match=r"a.png .*corrupt or truncated: replace or delete it\.$"):
+        score(compose_train, hr_folder, sr_dir, run="again", extra=["data.skip_bad=true"])

@@ -304,3 +304,13 @@ def test_pixel_loss_on_y_ignores_chroma_errors() -> None:
 def test_pixel_loss_rejects_an_unknown_channel() -> None:
     with pytest.raises(SISRError, match="`channel`"):
         PixelLoss("l1", channel="lab")
+
+
+def test_a_vgg_file_holding_a_pickled_model_is_our_sentence_only(tmp_path: Path) -> None:
+    path = tmp_path / "whole_model.pth"
+    torch.save(nn.Linear(2, 2), path)  # a module, not a state_dict: weights_only=True refuses it
+    with pytest.raises(SISRError) as caught:
+        VGG19Features(["conv1_1"], weights=str(path))
+    message = str(caught.value)
+    assert message.startswith(f"could not read VGG19 weights from {path} (it holds Python objects")
+    assert "weights_only" not in message and "\n" not in message

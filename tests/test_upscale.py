@@ -25,7 +25,7 @@ from sisr.inference.runtime import balanced_tile, pick_device, pick_precision, t
 from sisr.core.training import train
 from sisr.upscale import upscale
 from sisr.weights.loading import to_basicsr
-from tests.conftest import HANG_GUARD, REPO_ROOT, SMOKE_OVERRIDES, locate_shared_data
+from tests.conftest import HANG_GUARD, REPO_ROOT, SMOKE_OVERRIDES, huge_png, locate_shared_data
 from tests.configs import tiny_overrides
 
 
@@ -106,10 +106,12 @@ def make_inputs(folder: Path) -> None:
 def test_every_image_kind_comes_out_as_it_went_in(compose_train, tmp_path: Path) -> None:
     make_inputs(tmp_path / "in")
     weights = bicubic_weights(tmp_path / "model")
-    with pytest.warns(UserWarning, match="skipping .*broken.png"):
-        result = run_upscale(compose_train, f"weights={weights}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}")
+    with pytest.warns(UserWarning, match="skipping .*broken.png"), pytest.raises(
+        SISRError, match=r"^1 of 10 input images could not be upscaled .*broken.png; the other 9 were written to"
+    ):
+        run_upscale(compose_train, f"weights={weights}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}")
     out = tmp_path / "out"
-    assert len(result["written"]) == 9 and [Path(p).name for p in result["skipped"]] == ["broken.png"]
+    assert len(list(out.glob("*.png"))) == 9
     modes = {name: Image.open(out / f"{name}.png").mode for name in
              ["gray", "rgba", "la", "palette", "palette_transparent", "cmyk", "rotated"]}
     assert modes == {"gray": "L", "rgba": "RGBA", "la": "LA", "palette": "RGB", "palette_transparent": "RGBA",
@@ -164,7 +166,7 @@ def test_outputs_never_replace_inputs(compose_train, tmp_path: Path) -> None:
 
 def test_nothing_readable_is_an_error_not_a_silent_success(compose_train, tmp_path: Path) -> None:
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    with pytest.warns(UserWarning, match="skipping"), pytest.raises(SISRError, match="none of the 1 input image"):
+    with pytest.warns(UserWarning, match="skipping"), pytest.raises(SISRError, match="none of the 1 input image.* could be upscaled"):
         weights = bicubic_weights(tmp_path / "model")
         run_upscale(compose_train, f"weights={weights}", f"input={tmp_path / 'broken.jpg'}", f"output={tmp_path / 'out'}")
 
@@ -218,3 +220,36 @@ def test_command_line_shows_progress_and_a_summary(tmp_path: Path) -> None:
     bad = subprocess.run([*args[:-1], "precision=fp16", "device=cpu", f"output={tmp_path / 'out2'}"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=HANG_GUARD)
     assert bad.returncode == 2 and bad.stderr.startswith("error: precision=fp16 runs only on CUDA")
+
+
+def test_an_image_over_the_pixel_limit_is_reported_and_the_batch_goes_on(compose_train, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    huge_png(folder / "a_huge.png")
+    Image.fromarray(gradient(8, 8, 255, 3)).save(folder / "b_small.png")
+    weights = bicubic_weights(tmp_path / "model")
+    with pytest.warns(UserWarning, match=r"a_huge.png is too large to read \(196,000,000 pixels; the limit is"), \
+            pytest.raises(SISRError, match=r"^1 of 2 input images could not be upscaled .*a_huge.png; the other 1"):
+        run_upscale(compose_train, f"weights={weights}", f"input={folder}", f"output={tmp_path / 'out'}")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b_small.png"]
+
+
+def test_an_output_over_the_stated_size_is_refused_before_decoding(compose_train, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(gradient(40, 30, 255, 3)).save(folder / "a_big.png")
+    Image.fromarray(gradient(8, 8, 255, 3)).save(folder / "b_small.png")
+    weights = bicubic_weights(tmp_path / "model")
+    limit = "max_output_megapixels=0.001"  # 1,000 pixels: 80x60 is over, 16x16 under
+    with pytest.warns(UserWarning, match=r"a_big.png \(30x40\) would upscale to 60x80 = 0.0 megapixels, over max_output"):
+        with pytest.raises(SISRError, match=r"^1 of 2 input images could not be upscaled"):
+            run_upscale(compose_train, f"weights={weights}", f"input={folder}", f"output={tmp_path / 'out'}", limit)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["b_small.png"]
+
+
+def test_quantising_in_row_blocks_equals_the_whole_image_formula() -> None:
+    samples = np.random.default_rng(0).random((600, 17, 3), dtype=np.float32) * 1.2 - 0.1  # 3 blocks, out of range too
+    samples[0, 0, 0], samples[599, 16, 2] = 127.5 / 255, 0.5  # halves round up
+    for bit_depth, peak, kind in ((8, 255, np.uint8), (16, 65535, np.uint16)):
+        whole = np.floor(np.clip(samples.astype(np.float64) * peak, 0, peak) + 0.5).astype(kind)
+        assert np.array_equal(quantise(samples, bit_depth), whole)

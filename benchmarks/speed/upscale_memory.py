@@ -6,9 +6,13 @@ not depend on the values) saved as a BasicSR file, and reads the child's peak re
 ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``. The default memory budget tiles the image; the run passes when
 the peak stays under ``--limit-gib`` (4 GiB, the target of the issue that added `sisr.upscale`).
 
+``--model bicubic`` uses the MATLAB-bicubic model instead (no activations to speak of), which isolates what the
+whole output costs: ``--model bicubic --side 2000`` makes the 8000x8000 output at ``max_output_megapixels``.
+
 Usage::
 
-    python -m benchmarks.speed.upscale_memory [--side 510] [--memory-budget-mb MB] [--limit-gib 4] [--out FILE]
+    python -m benchmarks.speed.upscale_memory [--model rrdb|bicubic] [--side 510] [--memory-budget-mb MB]
+        [--limit-gib 4] [--out FILE]
 
 Prints the peak RSS and writes ``benchmarks/results/upscale_memory.json``.
 """
@@ -37,22 +41,34 @@ from sisr.weights.loading import to_basicsr
 SCALE = 4
 
 
-def prepare(folder: Path, side: int) -> tuple[Path, Path]:
-    """A random side x side RGB PNG and random full-size RRDBNet x4 weights in BasicSR's layout."""
+MODELS = {
+    "rrdb": "RRDBNet x4 (23 blocks, 64 features, 16,697,987 parameters, random weights)",
+    "bicubic": "MATLAB bicubic x4 (no parameters: the cost of the output itself)",
+}
+
+
+def prepare(folder: Path, side: int, model: str = "rrdb") -> tuple[Path, Path]:
+    """A random side x side RGB PNG and x4 weights: random full-size RRDBNet in BasicSR's layout, or bicubic."""
     rng = np.random.default_rng(0)
     image = folder / "lr.png"
     Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(image)
+    if model == "bicubic":
+        weights = folder / "bicubic.pth"
+        torch.save({}, weights)
+        generator = {"_target_": "sisr.models.bicubic.Bicubic", "scale": SCALE, "uint8": False}
+        write_json(folder / "metadata.json", {"weights_file": weights.name, "generator": generator, "scale": SCALE})
+        return image, weights
     torch.manual_seed(0)
     weights = folder / "RRDBNet_x4_random.pth"
     torch.save({"params_ema": to_basicsr(RRDBNet(scale=SCALE).state_dict())}, weights)
     return image, weights
 
 
-def measure(side: int, budget_mb: float | None) -> dict:
+def measure(side: int, budget_mb: float | None, model: str = "rrdb") -> dict:
     """Run sisr.upscale once in a child process; return its peak RSS, wall time and output size."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        image, weights = prepare(folder, side)
+        image, weights = prepare(folder, side, model)
         command = [sys.executable, "-m", "sisr.upscale", f"weights={weights}", f"input={image}",
                    f"output={folder / 'out'}", "device=cpu", f"hydra.run.dir={folder / 'run'}"]
         if budget_mb:
@@ -75,16 +91,17 @@ def measure(side: int, budget_mb: float | None) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     """Measure, print and write the result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="rrdb")
     parser.add_argument("--side", type=int, default=510, help="LR side (510 -> a 2040x2040 output)")
     parser.add_argument("--memory-budget-mb", type=float, default=None, help="sisr.upscale's memory_budget_mb")
     parser.add_argument("--limit-gib", type=float, default=4.0)
     parser.add_argument("--output", type=Path, default=None, help="result file (default: logs/benchmarks/speed/)")
     args = parser.parse_args(argv)
-    measured = measure(args.side, args.memory_budget_mb)
+    measured = measure(args.side, args.memory_budget_mb, args.model)
     result = {
         "benchmark": "upscale_memory",
-        "command": "python -m sisr.upscale weights=<RRDBNet x4, 23 blocks, random> input=<510x510 PNG> device=cpu",
-        "model": "RRDBNet x4 (23 blocks, 64 features, 16,697,987 parameters, random weights)",
+        "command": f"python -m sisr.upscale weights=<{args.model} x4> input=<{args.side}x{args.side} PNG> device=cpu",
+        "model": MODELS[args.model],
         "lr_size": [args.side, args.side],
         "memory_budget_mb": args.memory_budget_mb or "default (sisr.inference.runtime.CPU_MEMORY_BUDGET_MB)",
         **measured,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sisr.core.precomputed import SetScores, score_sr_dir
 from sisr.lit.base import METRIC_NAMES, SRModule
@@ -24,8 +24,12 @@ from sisr.models.common import count_parameters
 from sisr.plumbing.cli import to_container
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
+from sisr.protocol.metrics import MAX_PSNR
 from sisr.plumbing.provenance import git_commit, machine_name
 from sisr.weights.loading import open_generator
+
+
+DEFAULT_GENERATOR = "sisr.models.bicubic.Bicubic"  # conf/eval.yaml's default model=bicubic, the baseline
 
 
 def resolve_scale(cfg: DictConfig, trained: int | None) -> int:
@@ -39,6 +43,19 @@ def resolve_scale(cfg: DictConfig, trained: int | None) -> int:
     if requested is not None and int(requested) != trained:
         raise SISRError(f"the model was trained at x{trained} but data.scale={requested}; drop the override.")
     return trained
+
+
+def capped_psnr_notes(per_image: list[dict[str, Any]]) -> list[str]:
+    """One note per set with images whose PSNR was capped at `MAX_PSNR` (exact outputs, e.g. flat images)."""
+    capped: dict[str, int] = {}
+    for row in per_image:
+        if max(row["psnr"], row["psnr_rgb"]) >= MAX_PSNR:
+            capped[row["set"]] = capped.get(row["set"], 0) + 1
+    return [
+        f"{name}: {count} image(s) matched the reference exactly (infinite PSNR) and count {MAX_PSNR:g} dB in the "
+        "PSNR means (sisr.protocol.metrics.MAX_PSNR)."
+        for name, count in capped.items()
+    ]
 
 
 def write_tables(output_dir: Path, per_set: dict[str, dict[str, float]], per_image: list[dict[str, Any]]) -> None:
@@ -73,6 +90,17 @@ def announce(datamodule: Any, scale: int) -> None:
         print(f"For a quick look score one set: data.test_sets=[{next(iter(counts))}].", flush=True)
 
 
+def refuse_model_override(cfg: DictConfig, model: str, key: str) -> None:
+    """A `model=` choice beside a checkpoint or weight file would be ignored (the file rebuilds its own model):
+    refuse it in one sentence rather than let the output suggest the other model was scored."""
+    chosen = str(OmegaConf.select(cfg, "model.generator._target_", default="") or "")
+    if chosen and chosen != DEFAULT_GENERATOR:
+        raise SISRError(
+            f"model= chooses {chosen.rsplit('.', 1)[-1]}, which does not apply with {key}=: the file rebuilds its own "
+            f"model ({model}); drop model= to score the file, or drop {key}= to score a baseline."
+        )
+
+
 def _datamodule(cfg: DictConfig, scale: int) -> Any:
     return instantiate(cfg.data, scale=scale, train=None, val_sets=[], _convert_="all")
 
@@ -82,6 +110,8 @@ def _score_model(cfg: DictConfig) -> tuple[SetScores, dict[str, Any], int]:
     loaded = None
     if cfg.get("ckpt_path") or cfg.get("weights"):
         loaded = open_generator(cfg.get("ckpt_path"), cfg.get("weights"), use_ema=cfg.use_ema)
+    if loaded is not None:
+        refuse_model_override(cfg, type(loaded.generator).__name__, "ckpt_path" if cfg.get("ckpt_path") else "weights")
     scale = resolve_scale(cfg, None if loaded is None else loaded.scale)
     if loaded is None:
         cfg.data.scale = scale
@@ -149,6 +179,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.ckpt_path`, `cfg.weights`, the baseline `cfg.model`, or the SR images of `cfg.sr_dir`, on
     `cfg.data.test_sets`; write results.json, per_set.csv and per_image.csv, print a table, return the results."""
     scores, scored, scale = _score_sr_dir(cfg) if cfg.get("sr_dir") else _score_model(cfg)
+    scores.notes += capped_psnr_notes(scores.per_image)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     write_tables(output_dir, scores.per_set, scores.per_image)

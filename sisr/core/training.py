@@ -32,6 +32,7 @@ from sisr.core.distributed import ddp_strategy, sync_batchnorm
 from sisr.lit.base import SRModule
 from sisr.lit.checkpointing import AtomicCheckpointIO, RunCheckpoint
 from sisr.models.common import count_parameters
+from sisr.core.preflight_checks import check_resume_shapes, check_run_settings
 from sisr.plumbing.cli import to_container, user_error
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.files import write_json
@@ -118,6 +119,7 @@ def check_resume_fits(cfg: DictConfig, ckpt_path: str) -> int:
             f"ckpt_path {ckpt_path} holds a {saved_target} x{saved_scale} run but this config builds {target} "
             f"x{cfg.data.scale}; resume with the run's own settings or start a new run folder."
         )
+    check_resume_shapes(cfg.model, checkpoint, ckpt_path)
     return int(checkpoint.get("sisr_batches", checkpoint.get("global_step", 0)))
 
 
@@ -216,6 +218,15 @@ def fit(trainer: pl.Trainer, model: SRModule, datamodule: Any, ckpt_path: str | 
     return None
 
 
+def record_failure(path: Path, summary: dict[str, Any]) -> None:
+    """Write a failed run's summary; when that fails too (the disk that stopped the run is full), say so in a
+    warning and let the error that stopped the run be the one reported."""
+    try:
+        write_json(path, summary)
+    except SISRError as exc:
+        log.warning("the failed run's summary was not recorded: %s", exc)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -258,6 +269,7 @@ def _train_locked(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) ->
 
 
 def _train_guarded(cfg: DictConfig, output_dir: Path, choices: dict[str, str]) -> dict[str, Any]:
+    check_run_settings(cfg)
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path:
         check_resume_fits(cfg, ckpt_path)
@@ -286,7 +298,7 @@ def _fit_and_test(
         seconds = time.perf_counter() - started
         summary = summarise(cfg, trainer, model, status="failed", error=_first_line(exc), train_seconds=seconds, **common)
         if trainer.is_global_zero:
-            write_json(output_dir / "metrics.json", summary)
+            record_failure(output_dir / "metrics.json", summary)
         raise
     status = "interrupted" if stop else "completed"
     summary = summarise(cfg, trainer, model, status=status, train_seconds=time.perf_counter() - started, **common)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -70,6 +71,20 @@ class CachedImage:
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """(LR, HR) as read-only memory maps."""
         return np.load(self.lr_file, mmap_mode="r"), np.load(self.hr_file, mmap_mode="r")
+
+
+def check_cache_dir(folder: Path) -> None:
+    """Create the cache folder and check that files can be made in it (entries and their locks are), or stop with
+    one sentence naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".sisr_probe"):
+            pass
+    except OSError as exc:
+        raise SISRError(
+            f"the cache folder {folder} cannot be written ({exc.strerror or exc}); set data.cache_dir=<folder> or "
+            "$SISR_CACHE_DIR to a writable folder."
+        ) from exc
 
 
 def mod_crop(image: np.ndarray, scale: int) -> np.ndarray:
@@ -237,8 +252,9 @@ def build_cache(
         try:
             return _cache_one(pair, scale, folder, subimage)
         except UnreadableImageError as err:
-            if not skip_bad:
-                raise
+            if not skip_bad:  # the advice is given here, where data.skip_bad applies
+                advice = f"{str(err).rstrip('.')}, or set data.skip_bad=true to skip unreadable images."
+                raise UnreadableImageError(err.path, advice) from err
             tally.skip(err.path, err.__cause__ or err)
             return None
 

@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from sisr.data import sample
-from sisr.data.cache import build_cache
+from sisr.data.cache import build_cache, check_cache_dir
 from sisr.data.datasets import SREvalDataset, SRTrainDataset, check_patch_size
 from sisr.data.download import (
     archive_path,
@@ -93,6 +93,18 @@ def _check_settings(scale: int, patch_size: int, batch_size: int, num_workers: i
         raise SISRError(
             f"data.repeat={repeat} must be an integer of at least 1 (visits of each training image per epoch)."
         )
+
+
+def _check_distinct_names(key: str, specs: list[str], names: list[str]) -> None:
+    """Refuse two sets of one name (e.g. `a/Set5` and `b/Set5`): their scores would be merged into one row."""
+    seen: dict[str, str] = {}
+    for spec, name in zip(specs, names):
+        if name in seen:
+            raise SISRError(
+                f"{key} holds two sets named {name} ({seen[name]} and {spec}), whose scores would be merged into one "
+                "row; list each set once, or rename one folder."
+            )
+        seen[name] = spec
 
 
 class SRDataModule(pl.LightningDataModule):
@@ -167,6 +179,8 @@ class SRDataModule(pl.LightningDataModule):
         self.test_sets = _as_list(test_sets)
         self.val_set_names = [self._spec(s, evaluation=True).name for s in self.val_sets]
         self.test_set_names = [self._spec(s, evaluation=True).name for s in self.test_sets]
+        _check_distinct_names("data.val_sets", self.val_sets, self.val_set_names)
+        _check_distinct_names("data.test_sets", self.test_sets, self.test_set_names)
         self.train_dataset: SRTrainDataset | None = None
         self.val_datasets: list[SREvalDataset] | None = None
         self.test_datasets: list[SREvalDataset] | None = None
@@ -268,6 +282,7 @@ class SRDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Build (or reuse) the caches and datasets the stage needs."""
         self._raise_if_missing(self._all_specs(stage))
+        check_cache_dir(self.cache_dir)
         if stage in (None, "fit") and self.train is not None and self.train_dataset is None:
             spec = self._spec(self.train, evaluation=False)
             entries = build_cache(

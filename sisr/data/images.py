@@ -15,6 +15,7 @@ Conversions (all give an (H, W, 3) uint8 array):
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,22 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _SIXTEEN_BIT_MAX = 65535
 _READ_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, EOFError)
+
+
+def pixel_limit() -> int:
+    """The most pixels an image sisr reads may have: twice Pillow's `Image.MAX_IMAGE_PIXELS` (178,956,970 by
+    default, e.g. 13,377 x 13,377), where Pillow refuses a file as a possible decompression bomb."""
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or 2**62
+
+
+def too_large_message(path: Path, error: Exception) -> str:
+    """One sentence for an image over `pixel_limit` (its pixel count read from Pillow's error)."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    count = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+    return (
+        f"image {path} is too large to read ({count}; the limit is {pixel_limit():,}, Pillow's decompression-bomb "
+        "guard); downscale or split it."
+    )
 
 
 class UnreadableImageError(SISRError):
@@ -98,11 +115,12 @@ def load_image(path: str | Path) -> LoadedImage:
             return _pil_to_rgb(image)
     except FileNotFoundError as err:
         raise UnreadableImageError(path, f"Image {path} does not exist; check the dataset folder.") from err
+    except Image.DecompressionBombError as err:
+        raise UnreadableImageError(path, too_large_message(path, err)) from err
     except _READ_ERRORS as err:
         raise UnreadableImageError(
             path,
-            f"Cannot read image {path} ({err}); the file is corrupt or truncated: replace or delete it, or set "
-            "data.skip_bad=true to skip unreadable images."
+            f"Cannot read image {path} ({err}); the file is corrupt or truncated: replace or delete it."
         ) from err
 
 

@@ -70,21 +70,29 @@ def is_hidden(path: Path) -> bool:
 def list_images(folder: Path, skipped: list[Path] | None = None) -> list[Path]:
     """Image files directly inside ``folder`` (no recursion), in natural order.
 
-    Hidden files (see :func:`is_hidden`) are never images. Other files without an image extension (GIF, text,
+    Hidden files (see :func:`is_hidden`) are never images. Symbolic links whose target is missing or that loop
+    are skipped with one logged warning naming them. Other files without an image extension (GIF, text,
     ...) are appended to ``skipped`` when it is given, so the caller can report them.
 
     Args:
         folder: the folder to list.
         skipped: collects the visible files that are not images.
     """
-    images = []
+    images, broken = [], []
     for path in folder.iterdir():
-        if is_hidden(path) or not path.is_file():
+        if is_hidden(path):
+            continue
+        if not path.is_file():
+            if path.is_symlink() and not path.exists():  # dangling, or a loop of links
+                broken.append(path.name)
             continue
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             images.append(path)
         elif skipped is not None:
             skipped.append(path)
+    if broken:
+        names = sorted(broken, key=lambda name: _natural_key(Path(name)))
+        log.warning("%s: skipped %d broken link(s) (missing target or a loop): %s", folder, len(names), ", ".join(names))
     return sorted(images, key=_natural_key)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sisr.data.images import UnreadableImageError
+from sisr.data.images import UnreadableImageError, too_large_message
 from sisr.plumbing.files import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -80,6 +80,9 @@ def split_channels(samples: np.ndarray) -> Picture:
 def _read_png16(path: Path) -> Picture:
     from torchvision.io import ImageReadMode, decode_png
 
+    with Image.open(path):  # the header only: Pillow's pixel limit applies before torchvision decodes
+        pass
+
     data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points to TorchCodec; it still decodes
@@ -127,16 +130,25 @@ def read_picture(path: str | Path) -> Picture:
             return from_pil(ImageOps.exif_transpose(image))
     except FileNotFoundError as err:
         raise UnreadableImageError(path, f"image {path} does not exist.") from err
+    except Image.DecompressionBombError as err:
+        raise UnreadableImageError(path, too_large_message(path, err)) from err
     except _READ_ERRORS as err:
         message = f"cannot read image {path} ({err}); it is corrupt, truncated or no image."
         raise UnreadableImageError(path, message) from err
 
 
+QUANTISE_ROWS = 256  # rows per block: the float64 arithmetic never holds more than this many rows at once
+
+
 def quantise(samples: np.ndarray, bit_depth: int) -> np.ndarray:
-    """[0, 1] samples -> uint8 or uint16 levels, rounding half up and saturating (as `to_uint8_range`)."""
+    """[0, 1] samples -> uint8 or uint16 levels, rounding half up and saturating (as `to_uint8_range`), in float64
+    blocks of `QUANTISE_ROWS` rows so that a large image needs no full-size float64 copies."""
     peak = 255.0 if bit_depth == 8 else 65535.0
-    levels = np.floor(np.clip(samples.astype(np.float64) * peak, 0.0, peak) + 0.5)
-    return levels.astype(np.uint8 if bit_depth == 8 else np.uint16)
+    levels = np.empty(samples.shape, np.uint8 if bit_depth == 8 else np.uint16)
+    for start in range(0, samples.shape[0], QUANTISE_ROWS):
+        block = samples[start : start + QUANTISE_ROWS].astype(np.float64) * peak
+        levels[start : start + QUANTISE_ROWS] = np.floor(np.clip(block, 0.0, peak, out=block) + 0.5)
+    return levels
 
 
 def _png16_bytes(levels: np.ndarray) -> bytes:
@@ -156,8 +168,9 @@ def _png16_bytes(levels: np.ndarray) -> bytes:
 
 def write_png(path: str | Path, picture: Picture) -> None:
     """Write `picture` as a PNG of its bit depth (alpha appended as the last channel), atomically."""
-    samples = picture.color if picture.alpha is None else np.concatenate([picture.color, picture.alpha[:, :, None]], 2)
-    levels = quantise(samples, picture.bit_depth)
+    levels = quantise(picture.color, picture.bit_depth)
+    if picture.alpha is not None:  # appended as levels, not as float samples: no full-size float copy
+        levels = np.concatenate([levels, quantise(picture.alpha[:, :, None], picture.bit_depth)], 2)
     with atomic_write(path) as handle:
         if picture.bit_depth == 16:
             handle.write(_png16_bytes(levels))

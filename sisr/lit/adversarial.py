@@ -21,6 +21,7 @@ from sisr.lit.speed import channels_last_batch, compile_networks, use_channels_l
 from sisr.losses import AdversarialLoss
 from sisr.plumbing.errors import SISRError
 from sisr.weights.loading import generator_weights, load_weights
+from sisr.weights.shapes import shape_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ class AdversarialSRModule(SRModule):
             ours = _describe(type(self.generator).__name__, own)
             raise SISRError(
                 f"{key} {path} holds {_describe_file(path)} but model.generator is {ours} "
-                f"({_first_problem(exc)}); give the generator that run's settings (num_features, num_blocks, scale)."
+                f"({shape_mismatch(self.generator.state_dict(), weights) or _first_problem(exc)}); give the generator "
+                "that run's settings (num_features, num_blocks, scale)."
             ) from exc
         if self.ema is not None:
             self.ema.module.load_state_dict(weights)

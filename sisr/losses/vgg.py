@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torchvision.models import VGG19_Weights, vgg19
 
 from sisr.plumbing.errors import SISRError
+from sisr.plumbing.paths import display_path
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,18 @@ def imagenet_cache_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(IMAGENET_WEIGHTS.url).path).name
 
 
+def load_problem(exc: BaseException) -> str:
+    """Why `torch.load(weights_only=True)` failed, in a few words: its first line, or for a file holding more than
+    tensors just that (torch's own text goes on to advise `weights_only=False`, which sisr never does)."""
+    text = str(exc).strip()
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+        return "it holds Python objects, not only tensors: not a state_dict"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _imagenet_fix(cached: Path) -> str:
     """What to do when the ImageNet VGG19 file is not usable at `cached`."""
-    return f"download {IMAGENET_WEIGHTS.url} to {cached}, or set {WEIGHTS_KEY}=/path/to/{cached.name}"
+    return f"download {IMAGENET_WEIGHTS.url} to {display_path(cached)}, or set {WEIGHTS_KEY}=/path/to/{cached.name}"
 
 
 def weights_unavailable(weights: str) -> str | None:
@@ -89,7 +99,9 @@ def _imagenet_state_dict() -> dict[str, Tensor]:
         try:
             return IMAGENET_WEIGHTS.get_state_dict(progress=False, check_hash=True)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            raise SISRError(f"could not read the cached VGG19 weights {cached} ({exc}); delete it and {fix}.") from exc
+            raise SISRError(
+                f"could not read the cached VGG19 weights {cached} ({load_problem(exc)}); delete it and {fix}."
+            ) from exc
     log.info("VGG19 ImageNet weights not cached at %s; downloading %s", cached, IMAGENET_WEIGHTS.url)
     try:
         return IMAGENET_WEIGHTS.get_state_dict(progress=True, check_hash=True)
@@ -108,7 +120,9 @@ def _file_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise SISRError(f"could not read VGG19 weights from {path} ({exc}); save a vgg19 state_dict there.") from exc
+        raise SISRError(
+            f"could not read VGG19 weights from {path} ({load_problem(exc)}); save a vgg19 state_dict there."
+        ) from exc
     if not isinstance(state, dict):
         raise SISRError(
             f"VGG19 weights file {path} holds a {type(state).__name__}, not a state_dict; save vgg19().state_dict()."

@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sisr.plumbing.errors import SISRError
+from sisr.plumbing.errors import SISRError, find_cause
 from sisr.plumbing.stop_signals import StopRequested, StopSignals, TrainingInterrupted
 
 USER_ERRORS = (SISRError, OmegaConfBaseException)
@@ -18,14 +18,7 @@ T = TypeVar("T")
 
 def user_error(exc: BaseException) -> BaseException | None:
     """The user-facing cause of `exc` (a SISRError or a config error), following Hydra's instantiate wrapping."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, USER_ERRORS):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return find_cause(exc, USER_ERRORS)
 
 
 def run_reporting_user_errors(task: Callable[..., T], *args: Any) -> T:

@@ -55,6 +55,15 @@ def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return _from_env(CACHE_ENV) or project_root() / ".cache"
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """`path` for messages that may end up in committed results: the home folder written as `~`, so a message
+    says `~/.cache/torch/hub/...`, not one machine's `/root/...` or `/home/<user>/...`."""
+    text, home = str(path), str(Path.home())
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home):]
+    return text
+
+
 def log_dir() -> Path:
     """``<project root>/logs``: training runs, evaluations and benchmark work folders."""
     return project_root() / "logs"

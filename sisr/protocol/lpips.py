@@ -13,6 +13,8 @@ import torch
 from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 from torchvision.models import AlexNet_Weights
 
+from sisr.plumbing.paths import display_path
+
 
 def alexnet_weights_path() -> Path:
     """Where torchvision's weights API keeps the AlexNet ImageNet weights LPIPS needs."""
@@ -26,7 +28,7 @@ def lpips_unavailable_reason() -> str | None:
     if path.is_file():
         return None
     return (
-        f"LPIPS skipped: the AlexNet ImageNet weights are not at {path}; download {AlexNet_Weights.IMAGENET1K_V1.url} "
+        f"LPIPS skipped: the AlexNet ImageNet weights are not at {display_path(path)}; download {AlexNet_Weights.IMAGENET1K_V1.url} "
         "there (or run once online) to report LPIPS."
     )
 

@@ -6,6 +6,11 @@ grayscale sources on their intensity as it is; ``crop_border`` pixels are remove
 PSNR = 10 log10(255^2 / MSE) per image; SSIM (Wang et al., IEEE TIP 2004) with an 11x11 Gaussian window
 (sigma 1.5), C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2, averaged over the valid region only (no padding).
 Set scores are means over images, never a pooled MSE. All metric arithmetic is float64.
+
+An output identical to its reference after rounding (a flat image upscales exactly) has infinite PSNR, which would
+make its set's mean infinite; `SRMetrics` caps per-image PSNR at ``MAX_PSNR`` = 100 dB, so an exact image counts
+100 dB (as do the near-exact: MSE under 6.5e-6, e.g. one level wrong in one pixel of more than 153,000), and
+`sisr.eval` says how many images of a set were capped.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sisr.plumbing.errors import SISRError
 from sisr.protocol.color import BT601_Y_OFFSET, BT601_Y_WEIGHTS
 
 PEAK = 255.0  # uint8 peak value: PSNR and the SSIM constants are on the 0..255 scale
+MAX_PSNR = 100.0  # dB at which SRMetrics counts an exact (infinite-PSNR) image; see the module docstring
 SSIM_WINDOW = 11  # Gaussian window size of Wang et al.
 SSIM_SIGMA = 1.5  # Gaussian window standard deviation of Wang et al.
 SSIM_C1 = (0.01 * PEAK) ** 2  # K1 = 0.01
@@ -126,7 +132,8 @@ def ssim(sr255: Tensor, hr255: Tensor) -> Tensor:
 class SRMetrics(torchmetrics.Metric):
     """PSNR / SSIM on Y (or intensity for grayscale sources) plus RGB PSNR, per image, averaged over images.
 
-    ``update`` takes SR and HR batches in [0, 1]; both are rounded to uint8 levels before scoring.
+    ``update`` takes SR and HR batches in [0, 1]; both are rounded to uint8 levels before scoring. PSNR is
+    capped at ``MAX_PSNR`` (an exact image counts 100 dB, not infinity).
     ``compute`` returns ``{"psnr", "ssim", "psnr_rgb", "count"}``: means over every image seen (gathered
     across processes under DDP). ``per_image`` returns this process's per-image rows in update order.
 
@@ -186,9 +193,9 @@ class SRMetrics(torchmetrics.Metric):
         flags = gray.view(-1, 1, 1, 1)
         sr_scored = torch.where(flags, sr255[:, :1], rgb_to_y(sr255))
         hr_scored = torch.where(flags, hr255[:, :1], rgb_to_y(hr255))
-        self.psnr.append(psnr(sr_scored, hr_scored))
+        self.psnr.append(psnr(sr_scored, hr_scored).clamp(max=MAX_PSNR))
         self.ssim.append(ssim(sr_scored, hr_scored))
-        self.psnr_rgb.append(psnr(sr255, hr255))
+        self.psnr_rgb.append(psnr(sr255, hr255).clamp(max=MAX_PSNR))
 
     def compute(self) -> dict[str, Tensor]:
         """Means over all images scored so far, and their count."""
