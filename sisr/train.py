@@ -17,7 +17,7 @@ from sisr.plumbing.paths import CONF_DIR
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns the run's `optimized_metric` (mean validation PSNR by default), for sweepers."""
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")

@@ -42,10 +42,16 @@ def train_or_stages(cfg: DictConfig) -> dict[str, Any]:
     return train(cfg)
 
 
-def objective(cfg: DictConfig, summary: dict[str, Any]) -> float:
-    """The number a sweeper optimises: the run's `cfg.optimized_metric` (a `val/` or `test/` metric of the summary)."""
+def objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    """The number a sweeper optimises: the run's `cfg.optimized_metric` (a `val/` or `test/` metric of the summary).
+
+    None, with a warning, when the run measured nothing of that kind (e.g. a resumed run that ended before its next
+    validation); a name the run's metrics do not have is an error (a misspelt metric)."""
     name = str(cfg.get("optimized_metric") or "val/psnr")
     metrics = {**summary.get("val", {}), **summary.get("test", {})}
+    if not summary.get(name.split("/", 1)[0], {}):
+        log.warning("optimized_metric=%s was not measured in this run (no %s metrics); a sweeper gets no value", name, name.split("/", 1)[0])
+        return None
     if name not in metrics:
         raise SISRError(f"optimized_metric={name} is not among the run's metrics ({', '.join(sorted(metrics)) or 'none'}).")
     return float(metrics[name])
