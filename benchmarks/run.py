@@ -6,7 +6,9 @@ final weights and the bicubic baseline on the profile's test sets with sisr.eval
 leaderboard.{md,csv,json,html}, the PSNR-versus-compute plot and the visual comparison into the work folder,
 `logs/benchmarks/<profile>/<time>/` under the project root (or `--output DIR`, e.g. `benchmarks/results/tiny` to
 update a checkout's reference copy on purpose). `--external NAME:SCALE=FOLDER` adds SR images computed elsewhere
-(another paper's released outputs) as a row labelled external, scored by the same protocol. The pipeline itself
+(another paper's released outputs) as a row labelled external, scored by the same protocol; `--weights
+NAME:SCALE=FILE` adds published weights (any file sisr reads, ncnn included) as a row labelled published weights,
+run, scored and measured like a trained row. The pipeline itself
 is benchmarks.leaderboard.suite.
 """
 
@@ -16,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-from benchmarks.leaderboard.assemble import ExternalOutputs
+from benchmarks.leaderboard.assemble import ExternalOutputs, PublishedWeights
 from benchmarks.leaderboard.profile import load_profile
 from benchmarks.leaderboard.suite import default_work_dir, run_suite
 from sisr.plumbing.cli import run_until_stopped
@@ -47,19 +49,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="add SR images computed elsewhere as a row labelled external, e.g. srcnn:3=released/srcnn_x3 (one "
         "subfolder per test set, images matched to HR by name; repeatable)"
     )  # fmt: skip
+    parser.add_argument(
+        "--weights", action="append", default=[], metavar="NAME:SCALE=FILE",
+        help="add published weights (any file sisr reads: .pth, ncnn .param, a sisr export) as a row labelled "
+        "published weights, e.g. realesrgan_x4plus:4=realesrgan-x4plus.param (repeatable)"
+    )  # fmt: skip
     return parser.parse_args(argv)
+
+
+def _parse_spec(text: str, flag: str, what: str, example: str) -> tuple[str, int, Path]:
+    """`NAME:SCALE=<what>` as (name, scale, expanded path), or one sentence saying what is wrong."""
+    spec, _, target = text.partition("=")
+    name, _, scale = spec.partition(":")
+    if not (name and scale.isdigit() and target):
+        raise SISRError(f"{flag} {text!r} is not NAME:SCALE={what}; write e.g. {flag} {example}.")
+    return name, int(scale), Path(target).expanduser()
 
 
 def parse_external(text: str) -> ExternalOutputs:
     """`NAME:SCALE=FOLDER` as ExternalOutputs, or one sentence saying what is wrong."""
-    spec, _, folder = text.partition("=")
-    name, _, scale = spec.partition(":")
-    if not (name and scale.isdigit() and folder):
-        raise SISRError(f"--external {text!r} is not NAME:SCALE=FOLDER; write e.g. --external srcnn:3=released/x3.")
-    path = Path(folder).expanduser()
+    name, scale, path = _parse_spec(text, "--external", "FOLDER", "srcnn:3=released/x3")
     if not path.is_dir():
         raise SISRError(f"--external folder {path} does not exist; give a folder with one subfolder per test set.")
-    return ExternalOutputs(name=name, scale=int(scale), folder=path.resolve())
+    return ExternalOutputs(name=name, scale=scale, folder=path.resolve())
+
+
+def parse_weights(text: str) -> PublishedWeights:
+    """`NAME:SCALE=FILE` as PublishedWeights, or one sentence saying what is wrong."""
+    name, scale, path = _parse_spec(text, "--weights", "FILE", "esrgan:4=RRDB_ESRGAN_x4.pth")
+    if not path.is_file():
+        raise SISRError(f"--weights file {path} does not exist; give a weight file sisr reads (.pth, ncnn .param).")
+    return PublishedWeights(name=name, scale=scale, file=path.resolve())
 
 
 def _csv_list(text: str | None, kind: type = str) -> list:
@@ -75,6 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     work_dir = (args.work_dir or default_work_dir(profile)).resolve()
     out_dir = args.output.resolve() if args.output else None
     external = [parse_external(text) for text in args.external]
+    published = [parse_weights(text) for text in args.weights]
     paths = run_suite(
         profile,
         work_dir,
@@ -84,6 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
         scales=scales,
         launcher=args.launcher,
         external=external,
+        published=published,
     )
     print(f"\n[benchmarks] leaderboard in {time.perf_counter() - started:.0f} s; runs and scratch files: {work_dir}")
     for path in paths.values():

@@ -196,3 +196,44 @@ def test_a_stop_signal_while_scoring_is_recorded_and_exits_non_zero(
     assert status["status"] == "interrupted" and status["phase"] == "scoring"
     assert signal.Signals(signum).name in status["error"]
     assert not (out / "leaderboard.json").exists()  # no leaderboard claims a result it did not finish
+
+
+@pytest.mark.slow  # Real-ESRGAN x4plus (16.7 M parameters) on five 24x24 Set5 crops, and measured once at 32x32
+def test_published_weights_are_a_row_run_scored_and_measured_like_a_trained_one(
+    fake_sweep: Path, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    from benchmarks.published_weights import X4PLUS, realesrgan_ncnn_model
+    from tests.test_ncnn_oracle import write_set5_crops
+
+    write_set5_crops(shared_data_dir, tmp_path / "data" / "benchmark", name="Set5")  # the profile's Set5: crops
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE + f"data_root: {tmp_path / 'data'}\n")
+    param = realesrgan_ncnn_model(X4PLUS)
+    args = ["--profile", str(profile), "--collect", str(fake_sweep), "--output", str(tmp_path / "out")]
+    paths = run(parse_args([*args, "--work-dir", str(tmp_path / "work"), "--weights", f"realesrgan_x4plus:4={param}"]))
+
+    board = json.loads(paths["leaderboard.json"].read_text())
+    rows = {row["model"]: row for row in board["rows"]}
+    assert list(rows) == ["bicubic", "srcnn", "realesrgan_x4plus"]
+    published = rows["realesrgan_x4plus"]
+    assert published["published"] is True and rows["srcnn"]["published"] is False
+    assert published["parameters"] == 16_697_987 and published["macs"] > 10**10
+    assert published["latency_ms"] > 0 and published["peak_memory_bytes"] > 0 and published["machine"]
+    assert published["sets"]["Set5"]["count"] == 5 and 20 < published["sets"]["Set5"]["psnr"] < 35
+    assert "ncnn file realesrgan-x4plus.param" in published["architecture"]
+    markdown = paths["leaderboard.md"].read_text()
+    assert "| realesrgan_x4plus (published weights) | x4 |" in markdown
+    assert markdown.count("not trained here") >= 4  # training data, budget, training time, seed
+    assert any("(published weights) run weights trained elsewhere" in note for note in board["notes"])
+    assert len(list((tmp_path / "out" / "visual").glob("*.png"))) == 4  # HR, bicubic, srcnn, x4plus
+
+
+def test_a_malformed_or_missing_weights_file_is_one_sentence(tmp_path: Path) -> None:
+    from benchmarks.run import parse_weights
+
+    with pytest.raises(SISRError, match="is not NAME:SCALE=FILE"):
+        parse_weights("esrgan=weights.pth")
+    with pytest.raises(SISRError, match="does not exist; give a weight file sisr reads"):
+        parse_weights(f"esrgan:4={tmp_path / 'missing.pth'}")
+    (tmp_path / "w.param").write_text("7767517\n")
+    assert parse_weights(f"esrgan:4={tmp_path / 'w.param'}").scale == 4

@@ -12,6 +12,7 @@ from benchmarks.leaderboard.papers import PAPER_RESULTS, PaperEntry, find_entry,
 from benchmarks.leaderboard.profile import Profile
 from benchmarks.leaderboard.score import score
 from benchmarks.leaderboard.table import BASELINE, Leaderboard, Row, set_results, sort_rows
+from sisr.plumbing.errors import SISRError
 from sisr.plumbing.provenance import config_hash
 
 MACS_NOTE = (
@@ -148,6 +149,47 @@ def external_row(profile: Profile, entries: list[PaperEntry], outputs: ExternalO
     )
 
 
+@dataclass(frozen=True)
+class PublishedWeights:
+    """Published weights (any file sisr reads: BasicSR/ESRGAN `.pth`, ncnn `.param`, a sisr export), shown as a row
+    labelled published weights: run, scored and measured here like a trained row, trained elsewhere.
+
+    Args:
+        name: the row's model name, e.g. realesrgan_x4plus.
+        scale: the scale the weights upscale by (checked against the file).
+        file: the weight file.
+    """
+
+    name: str
+    scale: int
+    file: Path
+
+
+def published_row(profile: Profile, entries: list[PaperEntry], weights: PublishedWeights, work_dir: Path) -> tuple[Row, list[str]]:
+    """The row of published weights: scored by sisr.eval's `weights=` path and measured in a fresh process."""
+    from sisr.weights.loading import load_weights  # Lightning-free, but the network is built only when needed
+
+    loaded = load_weights(weights.file, key=f"--weights {weights.name}")
+    if loaded.scale != weights.scale:
+        raise SISRError(f"--weights {weights.name}:{weights.scale} names x{weights.scale}, but {weights.file} upscales x{loaded.scale}.")
+    job = work_dir / f"published_{weights.name}_x{weights.scale}"
+    results, _ = score(job / "eval", profile.resolved_data_root(), profile.test_sets, weights=weights.file)
+    cost = measure_in_subprocess(measure_spec(profile, weights=str(weights.file)), job)
+    sets, entry = set_results(results["sets"], profile.test_sets, entries, weights.name, weights.scale, None)
+    network = network_description({"model": {"generator": loaded.generator_config}})
+    row = Row(
+        model=weights.name,
+        scale=weights.scale,
+        sets=sets,
+        git_commit=results["git_commit"],
+        checkpoint=str(weights.file),
+        architecture=f"{network} ({loaded.kind} file {weights.file.name})",
+        published=True,
+        **measured_and_paper_fields(cost, entry),
+    )
+    return row, [*method_notes(cost), *(results.get("notes") or [])]
+
+
 def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -> list[str]:
     """Footnotes: how compute was measured, where numbers come from, what is missing and why.
 
@@ -178,7 +220,11 @@ def leaderboard_notes(profile: Profile, rows: list[Row], row_notes: list[str]) -
 
 
 def build_leaderboard(
-    profile: Profile, runs: list[TrainedRun], work_dir: Path, external: list[ExternalOutputs] | None = None
+    profile: Profile,
+    runs: list[TrainedRun],
+    work_dir: Path,
+    external: list[ExternalOutputs] | None = None,
+    published: list[PublishedWeights] | None = None,
 ) -> Leaderboard:
     """Score and measure the baseline at every scale of `runs` and every run; compare with the papers.
 
@@ -187,12 +233,13 @@ def build_leaderboard(
         runs: the trained runs, in leaderboard order (a two-stage job's PSNR run before its GAN run).
         work_dir: scratch folder for the evaluations and measurements.
         external: SR images computed elsewhere, each scored as a row labelled external (after the runs).
+        published: published weight files, each run, scored and measured as a row labelled published weights.
     """
     entries = load_paper_entries()
-    external = external or []
+    external, published = external or [], published or []
     rows: list[Row] = []
     notes: list[str] = []
-    for scale in sorted({run.scale for run in runs} | {outputs.scale for outputs in external}):
+    for scale in sorted({run.scale for run in runs} | {o.scale for o in external} | {w.scale for w in published}):
         row, row_notes = baseline_row(profile, entries, scale, work_dir)
         rows.append(row)
         notes += row_notes
@@ -200,13 +247,23 @@ def build_leaderboard(
         row, row_notes = run_row(profile, entries, run, work_dir)
         rows.append(row)
         notes += row_notes
+    for weights in published:
+        row, row_notes = published_row(profile, entries, weights, work_dir)
+        rows.append(row)
+        notes += row_notes
     rows += [external_row(profile, entries, outputs, work_dir) for outputs in external]
+    if published:
+        notes.append(
+            "Rows marked (published weights) run weights trained elsewhere, scored and measured here by the same "
+            "protocol and code as the trained rows; their training columns say \"not trained here\"."
+        )
     if external:
         notes.append(
             "Rows marked (external) score SR images computed elsewhere with the same protocol (sisr.eval sr_dir=); "
             "nothing about them was trained or measured here, and they are not in the visual comparison."
         )
-    ordered = sort_rows(rows, list(dict.fromkeys([*(run.model for run in runs), *(o.name for o in external)])))
+    names = [*(run.model for run in runs), *(w.name for w in published), *(o.name for o in external)]
+    ordered = sort_rows(rows, list(dict.fromkeys(names)))
     return Leaderboard(
         profile=profile.name,
         description=profile.description,

@@ -121,7 +121,12 @@ def peak_memory_bytes(model: nn.Module, lr: Tensor) -> int:
 
 
 def build_generator(spec: dict[str, Any]) -> nn.Module:
-    """The generator a measurement spec names: a checkpoint, or a parameter-free generator config."""
+    """The generator a measurement spec names: a checkpoint, any weight file sisr reads, or a parameter-free
+    generator config."""
+    if spec.get("weights"):
+        from sisr.weights.loading import load_weights
+
+        return load_weights(spec["weights"]).generator
     if spec.get("checkpoint"):
         from sisr.weights.checkpoints import load_generator  # imported here: it pulls in Lightning, needed only for checkpoints
 
@@ -160,7 +165,8 @@ def measure_in_subprocess(spec: dict[str, Any], work_dir: Path) -> dict[str, Any
     """Measure a generator in a fresh Python process.
 
     Args:
-        spec: {"checkpoint": path} or {"generator": {_target_: ..., ...}} (parameter-free baselines), plus
+        spec: {"checkpoint": path}, {"weights": path} (any weight file sisr reads) or {"generator": {_target_:
+            ..., ...}} (parameter-free baselines), plus
             "input_size": [h, w] (LR), "warmup", "repeats", "device".
         work_dir: where the spec and the result are written.
 
@@ -177,7 +183,8 @@ def measure_in_subprocess(spec: dict[str, Any], work_dir: Path) -> dict[str, Any
     )
     if process.returncode != 0:
         tail = (process.stderr or process.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise SISRError(f"measuring {spec.get('checkpoint') or spec.get('generator')} failed: {tail[0]}")
+        what = spec.get("checkpoint") or spec.get("weights") or spec.get("generator")
+        raise SISRError(f"measuring {what} failed: {tail[0]}")
     return json.loads(result_path.read_text())
 
 

@@ -126,6 +126,7 @@ def csv_record(row: Row, input_size: tuple[int, int]) -> dict[str, Any]:
         "peak_memory_bytes": value(row.peak_memory_bytes, EXTERNAL),
         "measured_on": value(row.machine, EXTERNAL),
         "external": row.external,
+        "published": row.published,
         "config_hash": value(row.config_hash, NOT_AVAILABLE),
         "git_commit": value(row.git_commit, NOT_AVAILABLE),
         "seed": value(row.seed, "none (deterministic)"),

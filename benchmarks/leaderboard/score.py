@@ -26,6 +26,7 @@ def compose_eval_config(
     checkpoint: str | Path | None = None,
     scale: int | None = None,
     sr_dir: str | Path | None = None,
+    weights: str | Path | None = None,
     overrides: list[str] | None = None,
 ) -> DictConfig:
     """The eval.yaml config for one evaluation, with paths set directly (no Hydra run needed).
@@ -37,6 +38,7 @@ def compose_eval_config(
         checkpoint: a sisr.train checkpoint; None evaluates the bicubic baseline at `scale`.
         scale: the baseline's (or the precomputed outputs') scale (ignored for checkpoints, which carry their own).
         sr_dir: a folder of SR images computed elsewhere, one subfolder per test set (see sisr.core.precomputed).
+        weights: any weight file sisr reads (published weights); its scale comes from the file.
         overrides: further Hydra overrides (e.g. "trainer.accelerator=cpu").
     """
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -48,6 +50,8 @@ def compose_eval_config(
         cfg.trainer.enable_progress_bar = False
         if checkpoint is not None:
             cfg.ckpt_path = str(checkpoint)
+        elif weights is not None:
+            cfg.weights = str(weights)
         else:
             cfg.data.scale = scale
         if sr_dir is not None:
@@ -63,6 +67,7 @@ def score(
     checkpoint: str | Path | None = None,
     scale: int | None = None,
     sr_dir: str | Path | None = None,
+    weights: str | Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a checkpoint, bicubic at `scale`, or the SR images of `sr_dir` at `scale`, on `test_sets`.
 
@@ -73,6 +78,7 @@ def score(
         checkpoint: a sisr.train checkpoint, or None for the bicubic baseline.
         scale: the baseline's or the precomputed outputs' scale.
         sr_dir: precomputed SR images, one subfolder per test set.
+        weights: a weight file (published weights) instead of a checkpoint.
 
     Returns:
         sisr.eval's results dict (per set: psnr, ssim, psnr_rgb, lpips, count) and the resolved evaluation config.
@@ -80,6 +86,8 @@ def score(
     from sisr.plumbing.cli import to_container
     from sisr.core.evaluation import evaluate  # Lightning is imported only when something is scored
 
-    cfg = compose_eval_config(output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale, sr_dir=sr_dir)
+    cfg = compose_eval_config(
+        output_dir, data_root, test_sets, checkpoint=checkpoint, scale=scale, sr_dir=sr_dir, weights=weights
+    )
     resolved = to_container(cfg)
     return evaluate(cfg), resolved

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from benchmarks.leaderboard.assemble import ExternalOutputs, build_leaderboard
+from benchmarks.leaderboard.assemble import ExternalOutputs, PublishedWeights, build_leaderboard
 from benchmarks.leaderboard.collect import TrainedRun, find_runs, in_profile_order, select_runs
 from benchmarks.leaderboard.html import to_html
 from benchmarks.leaderboard.profile import Profile, runnable_jobs
@@ -83,6 +83,7 @@ def run_suite(
     scales: list[int] | None = None,
     launcher: str | None = None,
     external: list[ExternalOutputs] | None = None,
+    published: list[PublishedWeights] | None = None,
 ) -> dict[str, Path]:
     """Train (or collect), score, measure and render; returns the written leaderboard files.
 
@@ -95,6 +96,7 @@ def run_suite(
         scales: with `collect`, the scales to keep; None keeps every run.
         launcher: a Hydra launcher (conf/hydra/launcher/<name>.yaml) to train all jobs through in parallel.
         external: SR images computed elsewhere, added as rows labelled external.
+        published: published weight files, added as rows labelled published weights.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     with StopSignals("training the jobs"):
@@ -109,7 +111,7 @@ def run_suite(
                 runs = trained_runs(profile, work_dir, launcher)
             scratch = work_dir / "measure"
             StopSignals.enter_phase("scoring")
-            board = build_leaderboard(profile, runs, scratch, external)
+            board = build_leaderboard(profile, runs, scratch, external, published)
             board.skipped = skipped
             StopSignals.enter_phase("rendering")
             paths = write_outputs(profile, board, out_dir or work_dir, scratch)

