@@ -52,8 +52,8 @@ class EpochPermutation(Sampler[int]):
         return self.length // self.world_size
 
     def __iter__(self) -> Iterator[int]:
-        # Decided here, at the first batch fetch, not when the loader's iterator is made: on a restart Lightning
-        # makes the iterator before it sets the resumed epoch (a skip decided then was lost after an epoch end).
+        # Decided when the epoch is iterated (the resumed epoch is set by `ResumableLoader.load_state_dict`), not
+        # from what the loader knew when Lightning made its iterator: a skip decided then was lost after an epoch end.
         start = 0
         if self._resume is not None and self._resume[0] <= self.epoch:
             start = self._resume[1] if self._resume[0] == self.epoch else 0
@@ -94,6 +94,9 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Skip, in that epoch, the batches a resumed checkpoint had already trained on."""
         self._position = {"epoch": int(state.get("epoch", 0)), "batches_trained": int(state.get("batches_trained", 0))}
+        # The epoch too, now: on a restart Lightning makes the loader's iterator before it sets the epoch, and with
+        # worker processes the iterator draws its first indices at once.
+        self.permutation.set_epoch(self._position["epoch"])
         self.permutation.resume_at(self._position["epoch"], self._position["batches_trained"] * int(self.batch_size or 1))
 
 
