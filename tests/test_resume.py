@@ -90,12 +90,15 @@ def test_resume_from_any_periodic_checkpoint_is_bitwise_identical(compose_train,
 
 
 @pytest.mark.slow
-def test_resume_after_a_crash_with_loader_workers_is_bitwise_identical(compose_train) -> None:
-    # Two loader worker processes: the stream position must not count the batches they prefetched.
-    overrides = ["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, *RESUME_BUDGET, "data.num_workers=2",
-                 "callbacks.model_checkpoint.every_n_train_steps=3"]  # fmt: skip
-    straight = _run(compose_train, overrides, "straight")
-    crash = [*overrides, "+callbacks.crash._target_=tests.run_states.CrashAt", "+callbacks.crash.batch=7"]
+def test_resume_with_loader_workers_is_bitwise_identical(compose_train, tmp_path: Path) -> None:
+    # Two loader worker processes draw an epoch's indices as soon as an iterator exists: the stream position must
+    # neither count the batches they prefetched nor be decided before Lightning sets the resumed epoch (a crash
+    # after batch 7 resumes from 6; a stop at an epoch end resumes from 5).
+    overrides = ["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, *RESUME_BUDGET, "data.num_workers=2"]
+    snapshot = ["+callbacks.snapshot._target_=tests.run_states.SnapshotLast", f"+callbacks.snapshot.folder={tmp_path / 'snap'}"]
+    straight = _run(compose_train, [*overrides, *snapshot], "straight")
+    crash = [*overrides, "callbacks.model_checkpoint.every_n_train_steps=3", "+callbacks.crash._target_=tests.run_states.CrashAt",
+             "+callbacks.crash.batch=7"]  # fmt: skip
     with pytest.raises(SystemError, match="simulated crash"):
         _run(compose_train, crash, "resumed")
     crashed = json.loads((Path(straight["last_checkpoint"]).parents[2] / "resumed" / "metrics.json").read_text())
@@ -105,6 +108,8 @@ def test_resume_after_a_crash_with_loader_workers_is_bitwise_identical(compose_t
     resumed = _run(compose_train, [*overrides, "ckpt_path=auto"], "resumed")
     assert resumed["resumed_from"] == crashed["last_checkpoint"] and resumed["seed"] == straight["seed"]
     assert not differing(final_weights(straight["last_checkpoint"]), final_weights(resumed["last_checkpoint"]))
+    at_epoch_end = _run(compose_train, [*overrides, f"ckpt_path={tmp_path / 'snap' / 'batch-5.ckpt'}"], "epoch-end")
+    assert not differing(final_weights(straight["last_checkpoint"]), final_weights(at_epoch_end["last_checkpoint"]))
 
 
 def test_resumed_run_appends_to_the_csv_history(compose_train) -> None:

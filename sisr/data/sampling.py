@@ -52,8 +52,8 @@ class EpochPermutation(Sampler[int]):
         return self.length // self.world_size
 
     def __iter__(self) -> Iterator[int]:
-        # Decided when the epoch is iterated (the resumed epoch is set by `ResumableLoader.load_state_dict`), not
-        # from what the loader knew when Lightning made its iterator: a skip decided then was lost after an epoch end.
+        # Decided when the epoch is iterated (the loader's first `next()`, after Lightning set the epoch), not when
+        # Lightning made the loader's iterator: on a restart that comes first, and a skip decided then was lost.
         start = 0
         if self._resume is not None and self._resume[0] <= self.epoch:
             start = self._resume[1] if self._resume[0] == self.epoch else 0
@@ -83,6 +83,11 @@ class ResumableLoader(DataLoader):
         assert isinstance(self.sampler, EpochPermutation)
         return self.sampler
 
+    def __iter__(self) -> Iterator[Any]:
+        # The batches are drawn at the first `next()`, not when the iterator is made: on a restart Lightning makes
+        # it before it sets the epoch, and worker processes would draw the epoch's indices at once.
+        return _FirstUseIterator(super().__iter__)
+
     def mark_trained(self, batches: int) -> None:
         """The training loop finished `batches` batches of the current epoch."""
         self._position = {"epoch": self.permutation.epoch, "batches_trained": int(batches)}
@@ -94,10 +99,22 @@ class ResumableLoader(DataLoader):
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Skip, in that epoch, the batches a resumed checkpoint had already trained on."""
         self._position = {"epoch": int(state.get("epoch", 0)), "batches_trained": int(state.get("batches_trained", 0))}
-        # The epoch too, now: on a restart Lightning makes the loader's iterator before it sets the epoch, and with
-        # worker processes the iterator draws its first indices at once.
-        self.permutation.set_epoch(self._position["epoch"])
         self.permutation.resume_at(self._position["epoch"], self._position["batches_trained"] * int(self.batch_size or 1))
+
+
+class _FirstUseIterator:
+    """An iterator made by `make()` at its first `next()`."""
+
+    def __init__(self, make: Any) -> None:
+        self._make, self._iterator = make, None
+
+    def __iter__(self) -> _FirstUseIterator:
+        return self
+
+    def __next__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = self._make()
+        return next(self._iterator)
 
 
 def init_worker(worker_id: int) -> None:
