@@ -179,12 +179,12 @@ def test_preempted_job_is_requeued_and_resumes_bit_for_bit(
     reference = start(requeue_command(tmp_path / "reference", batches, timeout_min=60), env)
     sweep = tmp_path / "preempted"
     preempted = start(requeue_command(sweep, batches, timeout_min=60), env)
-    wait_for(lambda: (sweep / "0" / "checkpoints" / "last.ckpt").exists(), 600, "first periodic checkpoint", preempted)
+    wait_for(lambda: (sweep / "0" / "checkpoints" / "last.ckpt").exists(), HANG_GUARD, "first periodic checkpoint", preempted)
     job = only_job_id(sweep)
     slurm_cluster.run("scancel", "--signal=USR2", job)  # submitit's preemption signal
     release_when_requeued(slurm_cluster, job, preempted)
-    finish(preempted, 900)
-    finish(reference, 900)
+    finish(preempted, HANG_GUARD)
+    finish(reference, HANG_GUARD)
     assert_requeued_and_resumed(slurm_cluster, sweep, job, batches, "preempted")
     assert_bitwise_equal(sweep / "0", tmp_path / "reference" / "0")
 
@@ -201,11 +201,11 @@ def test_job_at_its_time_limit_is_requeued_and_resumes_bit_for_bit(
     reference = start(requeue_command(tmp_path / "reference", batches, timeout_min=60), env)
     sweep = tmp_path / "timed"
     timed = start(requeue_command(sweep, batches, timeout_min=3, signal_delay_s=90), env)
-    wait_for(lambda: (sweep / ".submitit").is_dir() and any(p.name.isdigit() for p in (sweep / ".submitit").iterdir()), 120, "job", timed)
+    wait_for(lambda: (sweep / ".submitit").is_dir() and any(p.name.isdigit() for p in (sweep / ".submitit").iterdir()), 600, "job", timed)
     job = only_job_id(sweep)
     release_when_requeued(slurm_cluster, job, timed, "TimeLimit=60")
-    finish(timed, 900)
-    finish(reference, 900)
+    finish(timed, HANG_GUARD)
+    finish(reference, HANG_GUARD)
     assert_requeued_and_resumed(slurm_cluster, sweep, job, batches, "timed-out")
     assert_bitwise_equal(sweep / "0", tmp_path / "reference" / "0")
 
