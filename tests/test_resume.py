@@ -180,12 +180,22 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_partial_file(compose_
     assert type(generator).__name__ == "SRCNN"
 
 
-def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_train, monkeypatch) -> None:
-    # What submitit does on preemption (SIGUSR2): its handler requeues the job. It must run after last.ckpt is saved.
+# A run long enough for a signal sent from a callback to land mid-training.
+SIGNALLED_RUN = ["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4", "trainer.max_steps=50",
+                 "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"]  # fmt: skip
+
+
+def add_callback(monkeypatch: pytest.MonkeyPatch, callback: Callback) -> None:
+    """Run `callback` after the configured callbacks of the next `train` (no loggers)."""
     import sisr.core.training as training
 
-    cfg = compose_train(["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4",
-                         "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
+    original = training.build_callbacks_and_loggers
+    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [callback], []))
+
+
+def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_train, monkeypatch) -> None:
+    # What submitit does on preemption (SIGUSR2): its handler requeues the job. It must run after last.ckpt is saved.
+    cfg = compose_train(SIGNALLED_RUN)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     calls: list[tuple[int, bool]] = []
 
@@ -194,8 +204,7 @@ def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_tra
             if trainer.global_step == 3:
                 os.kill(os.getpid(), signal.SIGUSR2)
 
-    original = training.build_callbacks_and_loggers
-    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [SendSignal()], []))
+    add_callback(monkeypatch, SendSignal())
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append((signum, last.is_file())))
     try:
         with pytest.raises(TrainingInterrupted) as stop:
@@ -209,18 +218,14 @@ def test_a_handler_installed_before_the_run_is_called_after_the_save(compose_tra
 def test_sigterm_after_the_batch_check_is_still_saved_and_interrupted(compose_train, monkeypatch) -> None:
     # The signal can land after RunCheckpoint's check in a batch; Lightning then ends the fit at the end of that
     # batch with its own SIGTERMException (a SystemExit with status 0). It must still save and count as interrupted.
-    import sisr.core.training as training
-
-    cfg = compose_train(["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4",
-                         "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
+    cfg = compose_train(SIGNALLED_RUN)
 
     class LateSigterm(Callback):
         def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
             if trainer.global_step == 3:
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    original = training.build_callbacks_and_loggers
-    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [LateSigterm()], []))
+    add_callback(monkeypatch, LateSigterm())
     with pytest.raises(TrainingInterrupted) as stop:
         train(cfg)
     summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
@@ -231,10 +236,7 @@ def test_sigterm_after_the_batch_check_is_still_saved_and_interrupted(compose_tr
 def test_a_handler_that_exits_after_requeueing_still_ends_as_interrupted(compose_train, monkeypatch) -> None:
     # submitit's preemption handler requeues the job, then calls sys.exit: the run must still record `interrupted`
     # (its state is saved), not `failed`.
-    import sisr.core.training as training
-
-    cfg = compose_train(["model=srcnn", *tiny_overrides("srcnn"), *QUICK_DATA, "data.repeat=4",
-                         "trainer.max_steps=50", "logger=none", "callbacks.model_checkpoint.every_n_train_steps=100"])
+    cfg = compose_train(SIGNALLED_RUN)
 
     class SendSignal(Callback):
         def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
@@ -244,8 +246,7 @@ def test_a_handler_that_exits_after_requeueing_still_ends_as_interrupted(compose
     def requeue_and_exit(signum: int, frame: object) -> None:
         raise SystemExit(-1)
 
-    original = training.build_callbacks_and_loggers
-    monkeypatch.setattr(training, "build_callbacks_and_loggers", lambda c: (original(c)[0] + [SendSignal()], []))
+    add_callback(monkeypatch, SendSignal())
     previous = signal.signal(signal.SIGUSR2, requeue_and_exit)
     try:
         with pytest.raises(TrainingInterrupted):
