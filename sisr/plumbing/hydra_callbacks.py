@@ -1,5 +1,5 @@
-"""Hydra callbacks of the entry points: an unusable output folder, or one a live run holds, is one sentence; an
-Optuna sweep names its best trial's run folder.
+"""Hydra callbacks of the entry points: an unusable output folder, or one a live run holds, is one sentence; a
+SLURM job uses the CPU threads it was given; an Optuna sweep names its best trial's run folder.
 
 Hydra creates the run folder (`hydra.run.dir`, or `hydra.sweep.dir` for a multirun) and writes `.hydra/` into it
 before any sisr code runs, so these checks happen in a Hydra callback, before that: a refused run touches nothing
@@ -16,6 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from sisr.plumbing.cpu_threads import match_threads_to_allocation
 from sisr.plumbing.errors import SISRError
 from sisr.plumbing.run_folder import check_not_held
 
@@ -49,6 +50,14 @@ class OutputFolderCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+class JobThreads(Callback):
+    """At the start of every job (in the job's own process, under any launcher), keep torch's CPU threads to the
+    job's SLURM allocation (sisr.plumbing.cpu_threads)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        match_threads_to_allocation()
 
 
 class BestTrial(Callback):
