@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from benchmarks.published_weights import X4PLUS, realesrgan_ncnn_model
+from sisr.core.upscaling import UpscaleSettings
 from sisr.data.images import load_image
 from sisr.data.transforms import to_tensor
 from sisr.inference import tiling
-from sisr.inference.tiling import CUT_ERROR_LEVELS, TILE_OVERLAP, super_resolve, tiled_forward
+from sisr.inference.tiling import TILED_ERROR_LEVELS, TILE_OVERLAP, super_resolve, tiled_forward
 from sisr.protocol.metrics import psnr, rgb_to_y, to_uint8_range
 from sisr.upscale import upscale
 from tests.configs import tiny_overrides, trainable_models
@@ -36,10 +38,17 @@ def y_psnr(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> float:
 def test_the_shipped_overlap_is_the_measured_one_everywhere() -> None:
     measured = json.loads(MEASURED.read_text())
     assert measured["chosen_overlap"] == TILE_OVERLAP
-    assert {int(k): v for k, v in measured["max_levels_beyond_distance"].items()} == CUT_ERROR_LEVELS
+    assert {int(k): v["max_levels"] for k, v in measured["by_overlap"].items()} == TILED_ERROR_LEVELS
     assert "realesrgan-x4plus" in measured["weights"]
     for config in ("eval", "upscale"):
         assert OmegaConf.load(CONF_DIR / f"{config}.yaml").tile_overlap == TILE_OVERLAP, config
+    assert UpscaleSettings().tile_overlap == TILE_OVERLAP  # sisr.load's default (it was 16 while the configs said 64)
+
+
+def test_sisr_load_defaults_are_the_upscale_commands_defaults() -> None:
+    upscale_config = OmegaConf.load(CONF_DIR / "upscale.yaml")
+    for field in fields(UpscaleSettings):
+        assert getattr(UpscaleSettings(), field.name) == upscale_config[field.name], field.name
 
 
 def test_a_smaller_overlap_says_once_what_deviation_to_expect(caplog: pytest.LogCaptureFixture) -> None:
@@ -52,7 +61,7 @@ def test_a_smaller_overlap_says_once_what_deviation_to_expect(caplog: pytest.Log
     messages = [r.getMessage() for r in caplog.records if r.name == "sisr.inference.tiling"]
     assert len(messages) == 1
     assert f"tile_overlap=16 is below the measured default {TILE_OVERLAP}" in messages[0]
-    assert f"up to {CUT_ERROR_LEVELS[16]:.0f} levels" in messages[0]
+    assert f"up to {TILED_ERROR_LEVELS[16]:.0f} levels" in messages[0]
 
 
 @pytest.mark.parametrize("name", trainable_models())
@@ -74,8 +83,9 @@ def test_tiled_scores_equal_untiled_scores_for_every_model_config(
 def test_real_x4plus_weights_tiled_as_shipped_stay_within_two_levels_and_0005_db(
     compose_train, shared_data_dir: Path, tmp_path: Path
 ) -> None:
-    """A 24-row band of Set14's widest image (192 LR columns), cut into 64-px tiles: the middle tile's core has
-    cut edges on both sides, every output pixel exactly the shipped overlap of context at the nearest cut."""
+    """A 24-row band of Set14's widest image (192 LR columns, with its HR for the score), cut into 64-px tiles: the
+    first and last tiles' context is cut 48 pixels short of the image's edge, so their pixels beside the seams have
+    exactly the shipped overlap of context at a cut. Tiles crossing in 2-D: the test below."""
     lr_file = shared_data_dir / "benchmark" / "Set14" / "image_SRF_4" / "img_011_SRF_4_LR.png"
     lr = np.asarray(Image.open(lr_file).convert("RGB"))
     hr = np.asarray(Image.open(lr_file.with_name("img_011_SRF_4_HR.png")).convert("RGB"))
@@ -93,3 +103,25 @@ def test_real_x4plus_weights_tiled_as_shipped_stay_within_two_levels_and_0005_db
     hr_band = to_tensor(hr[top * 4 : (top + 24) * 4, : 192 * 4])[None]
     scores = {run: y_psnr(to_tensor(out.astype(np.uint8))[None], hr_band, 4) for run, out in outputs.items()}
     assert abs(scores["tiled"] - scores["whole"]) <= 0.005
+
+
+@pytest.mark.slow  # the 23-block network on a 240x240 crop, whole and in four tiles with context: about a minute
+def test_real_x4plus_tiles_with_the_default_overlap_stay_within_two_levels_where_seams_cross(
+    compose_train, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    """`sisr.upscale` with the default overlap on the central 240x240 of Set14's bridge (x2 LR file) in 2 x 2 tiles
+    of 120 LR pixels (what the CPU memory budget chose with the old overlap of 64): every tile has two cut edges
+    and the pixels beside the crossing lose context on two sides. With that old overlap this image was 8 levels off,
+    where a tile's bottom cut meets the image's right border (benchmarks/results/tile_overlap.json)."""
+    lr = np.asarray(Image.open(shared_data_dir / "benchmark" / "Set14" / "image_SRF_2" / "img_003_SRF_2_LR.png").convert("RGB"))
+    top, left = (lr.shape[0] - 240) // 2, (lr.shape[1] - 240) // 2
+    (tmp_path / "in").mkdir()
+    Image.fromarray(lr[top : top + 240, left : left + 240]).save(tmp_path / "in" / "bridge.png")
+    param = realesrgan_ncnn_model(X4PLUS)
+    outputs = {}
+    for run, tile in (("tiled", 120), ("whole", 240)):
+        upscale(compose_train(["device=cpu", f"weights={param}", f"input={tmp_path / 'in'}", f"tile_size={tile}",
+                               f"output={tmp_path / run}"], config_name="upscale", run=run))
+        outputs[run] = np.asarray(Image.open(tmp_path / run / "bridge.png"), dtype=np.int16)
+    assert outputs["tiled"].shape == (960, 960, 3)
+    assert np.abs(outputs["tiled"] - outputs["whole"]).max() <= 2

@@ -185,6 +185,19 @@ def test_memory_budget_tiles_and_tiled_output_matches_whole_image(compose_train,
     assert balanced_tile(40, 36, 32) == 20 and balanced_tile(20, 30, 32) is None
 
 
+def test_an_image_whose_activations_fit_the_budget_runs_whole(tmp_path: Path) -> None:
+    import sisr
+
+    weights, _ = rrdb_weights(tmp_path / "model")
+    probe = sisr.load(weights, device="cpu", memory_budget_mb=1)
+    per_pixel = 2**20 / probe.max_untiled_pixels
+    fitting = sisr.load(weights, device="cpu", memory_budget_mb=1.01 * 40 * 36 * per_pixel / 2**20)
+    assert fitting.max_tile < 40  # with two overlaps of context, a tile would be smaller than the image...
+    assert fitting.tile_for(40, 36) is None  # ...but the image alone fits: no tiles, no seams
+    assert fitting.tile_for(80, 72) == balanced_tile(80, 72, fitting.max_tile)  # four times the pixels: tiled
+    assert sisr.load(weights, device="cpu", tile_size=16).tile_for(40, 36) == 16  # an explicit tile_size is used
+
+
 def test_self_ensemble_option_uses_the_shared_inference_path(compose_train, tmp_path: Path, single_thread: None) -> None:
     weights, generator = rrdb_weights(tmp_path / "model")
     image = gradient(10, 14, 255, 3)

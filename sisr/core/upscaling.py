@@ -27,7 +27,7 @@ from sisr.inference.runtime import (
     pick_precision,
     tile_for_budget,
 )
-from sisr.inference.tiling import super_resolve
+from sisr.inference.tiling import TILE_OVERLAP, super_resolve
 from sisr.plumbing.errors import SISRError
 from sisr.protocol.imresize import imresize
 from sisr.weights.loading import LoadedGenerator
@@ -46,7 +46,7 @@ class UpscaleSettings:
         precision: fp32 | bf16 | fp16 (half precision on CUDA only).
         channels_last: NHWC tensors: "auto" (on CUDA), True or False.
         tile_size: LR tile side; None: the largest tile whose activations fit `memory_budget_mb`.
-        tile_overlap: LR pixels of context around each tile.
+        tile_overlap: LR pixels of context around each tile (the measured TILE_OVERLAP).
         memory_budget_mb: activation memory for one tile; None: half the free GPU memory, or 1024 MB on the CPU.
         self_ensemble: x8 flip/rotation self-ensemble (8x the time).
     """
@@ -55,7 +55,7 @@ class UpscaleSettings:
     precision: str = "fp32"
     channels_last: bool | str = "auto"
     tile_size: int | None = None
-    tile_overlap: int = 16
+    tile_overlap: int = TILE_OVERLAP
     memory_budget_mb: float | None = None
     self_ensemble: bool = False
 
@@ -80,12 +80,14 @@ class Upscaler:
         precision = pick_precision(str(options.precision), torch_device)
         self.runner = make_runner(loaded.generator, torch_device, precision, options.channels_last)
         self.channels = image_channels(self.runner)
-        self.max_tile = 0
+        self.max_tile, self.max_untiled_pixels = 0, 0
         if not options.tile_size:
             budget = memory_budget_bytes(torch_device, options.memory_budget_mb)
             per_pixel = bytes_per_lr_pixel(self.runner, self.channels[0])
             self.max_tile = tile_for_budget(per_pixel, budget, int(options.tile_overlap))
-            log.info("tiles of at most %d LR pixels a side fit the memory budget", self.max_tile)
+            self.max_untiled_pixels = int(budget / per_pixel)
+            log.info("images of up to %d LR pixels run whole; larger ones in tiles of at most %d LR pixels a side "
+                     "(plus context) fit the memory budget", self.max_untiled_pixels, self.max_tile)  # fmt: skip
 
     @property
     def scale(self) -> int:
@@ -102,6 +104,16 @@ class Upscaler:
         """Where the generator runs."""
         return self.runner.device
 
+    def tile_for(self, height: int, width: int) -> int | None:
+        """The LR tile side for an image of this size (None: the whole image at once): `tile_size` when set, else
+        none when the whole image's activations fit the memory budget (tiling would only cost time and exactness),
+        else equal tiles of at most `max_tile` pixels a side."""
+        if self.settings.tile_size:
+            return int(self.settings.tile_size)
+        if height * width <= self.max_untiled_pixels:
+            return None
+        return balanced_tile(height, width, self.max_tile)
+
     def upscale_tensor(self, color: Tensor) -> Tensor:
         """Super-resolve an (N, C, H, W) float batch in [0, 1], C = 1 or 3; returns (N, C, sH, sW) float32 in
         [0, 1] on the CPU. Gray input to an RGB model is fed as R = G = B and the first output channel kept."""
@@ -114,7 +126,7 @@ class Upscaler:
                 raise SISRError("the model upscales gray images only, and this image is in colour.")
             color = color.expand(-1, model_in, -1, -1)
         options = self.settings
-        tile = options.tile_size or balanced_tile(color.shape[-2], color.shape[-1], self.max_tile)
+        tile = self.tile_for(color.shape[-2], color.shape[-1])
         with self.runner.autocast():
             sr = super_resolve(self.runner, color.float(), self.scale, ensemble=bool(options.self_ensemble),
                                tile_size=tile, tile_overlap=int(options.tile_overlap))
