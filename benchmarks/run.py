@@ -8,7 +8,8 @@ leaderboard.{md,csv,json,html}, the PSNR-versus-compute plot and the visual comp
 update a checkout's reference copy on purpose). `--external NAME:SCALE=FOLDER` adds SR images computed elsewhere
 (another paper's released outputs) as a row labelled external, scored by the same protocol; `--weights
 NAME:SCALE=FILE` adds published weights (any file sisr reads, ncnn included) as a row labelled published weights,
-run, scored and measured like a trained row. The pipeline itself
+run, scored and measured like a trained row; `--no-training` leaves the profile's jobs out and scores only those
+rows, next to bicubic. The pipeline itself
 is benchmarks.leaderboard.suite.
 """
 
@@ -30,6 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="tiny", help="a packaged profile name (tiny, full) or a YAML path")
     parser.add_argument("--collect", type=Path, help="read this finished sweep folder instead of training")
+    parser.add_argument(
+        "--no-training", action="store_true", help="train and collect nothing: score only the --weights and "
+        "--external rows, with bicubic at their scales (published weights on their own leaderboard)"
+    )  # fmt: skip
     parser.add_argument(
         "--output", type=Path, help="leaderboard folder (default: the work folder; benchmarks/results/<profile> "
         "updates the committed reference copy)"
@@ -96,6 +101,8 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     out_dir = args.output.resolve() if args.output else None
     external = [parse_external(text) for text in args.external]
     published = [parse_weights(text) for text in args.weights]
+    if args.no_training and (args.collect or not (external or published)):
+        raise SISRError("--no-training scores only --weights and --external rows; give one of them, and no --collect.")
     paths = run_suite(
         profile,
         work_dir,
@@ -106,6 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
         launcher=args.launcher,
         external=external,
         published=published,
+        train=not args.no_training,
     )
     print(f"\n[benchmarks] leaderboard in {time.perf_counter() - started:.0f} s; runs and scratch files: {work_dir}")
     for path in paths.values():

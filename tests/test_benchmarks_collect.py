@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from benchmarks.leaderboard.collect import find_runs
@@ -237,3 +238,21 @@ def test_a_malformed_or_missing_weights_file_is_one_sentence(tmp_path: Path) -> 
         parse_weights(f"esrgan:4={tmp_path / 'missing.pth'}")
     (tmp_path / "w.param").write_text("7767517\n")
     assert parse_weights(f"esrgan:4={tmp_path / 'w.param'}").scale == 4
+
+
+def test_no_training_scores_only_the_published_rows_next_to_bicubic(shared_data_dir: Path, tmp_path: Path) -> None:
+    from sisr.models.rrdbnet import RRDBNet
+
+    weights = tmp_path / "tiny_rrdb_x4.pth"
+    torch.manual_seed(0)
+    torch.save(RRDBNet(num_features=8, num_blocks=1, growth_channels=4, scale=4).state_dict(), weights)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE)
+    args = ["--profile", str(profile), "--no-training", "--output", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work")]
+    paths = run(parse_args([*args, "--weights", f"tiny_rrdb:4={weights}"]))
+    board = json.loads(paths["leaderboard.json"].read_text())
+    assert [(row["model"], row["published"]) for row in board["rows"]] == [("bicubic", False), ("tiny_rrdb", True)]
+    assert board["rows"][1]["sets"]["Set5"]["count"] == 5
+    assert not (tmp_path / "work" / "train").exists()  # the profile's srcnn job was neither trained nor collected
+    with pytest.raises(SISRError, match="--no-training scores only --weights and --external rows"):
+        run(parse_args([*args]))

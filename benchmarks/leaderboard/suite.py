@@ -84,6 +84,7 @@ def run_suite(
     launcher: str | None = None,
     external: list[ExternalOutputs] | None = None,
     published: list[PublishedWeights] | None = None,
+    train: bool = True,
 ) -> dict[str, Path]:
     """Train (or collect), score, measure and render; returns the written leaderboard files.
 
@@ -97,18 +98,22 @@ def run_suite(
         launcher: a Hydra launcher (conf/hydra/launcher/<name>.yaml) to train all jobs through in parallel.
         external: SR images computed elsewhere, added as rows labelled external.
         published: published weight files, added as rows labelled published weights.
+        train: False leaves the profile's jobs out (no training, no collecting): only the published and external
+            rows, with bicubic at their scales.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     with StopSignals("training the jobs"):
         try:
-            profile, skipped = runnable_jobs(profile)
+            profile, skipped = runnable_jobs(profile) if train or collect else (profile, [])
             for name, reason in skipped:
                 print(f"[benchmarks] {name}: {reason}", flush=True)
             if collect:
                 StopSignals.enter_phase("collecting the runs")
                 runs = collected_runs(profile, collect, models or [], scales or [])
-            else:
+            elif train:
                 runs = trained_runs(profile, work_dir, launcher)
+            else:
+                runs = []
             scratch = work_dir / "measure"
             StopSignals.enter_phase("scoring")
             board = build_leaderboard(profile, runs, scratch, external, published)
