@@ -79,6 +79,20 @@ def test_tiled_scores_equal_untiled_scores_for_every_model_config(
     assert abs(y_psnr(tiled, hr, 4) - y_psnr(whole, hr, 4)) <= 0.005
 
 
+def x4plus_tiled_and_whole(compose_train, lr: np.ndarray, tile: int, tmp_path: Path) -> dict[str, np.ndarray]:
+    """`lr` upscaled by `sisr.upscale` with Real-ESRGAN x4plus (default overlap) in `tile`-px tiles and whole."""
+    (tmp_path / "in").mkdir()
+    Image.fromarray(lr).save(tmp_path / "in" / "image.png")
+    param = realesrgan_ncnn_model(X4PLUS)
+    outputs = {}
+    for run, tile_size in (("tiled", tile), ("whole", max(lr.shape[:2]))):
+        upscale(compose_train(["device=cpu", f"weights={param}", f"input={tmp_path / 'in'}", f"tile_size={tile_size}",
+                               f"output={tmp_path / run}"], config_name="upscale", run=run))
+        outputs[run] = np.asarray(Image.open(tmp_path / run / "image.png"), dtype=np.int16)
+    assert outputs["tiled"].shape == (lr.shape[0] * 4, lr.shape[1] * 4, 3)
+    return outputs
+
+
 @pytest.mark.slow  # three tiles and one whole pass of the 23-block network on a 24x192 band
 def test_real_x4plus_weights_tiled_as_shipped_stay_within_two_levels_and_0005_db(
     compose_train, shared_data_dir: Path, tmp_path: Path
@@ -91,14 +105,7 @@ def test_real_x4plus_weights_tiled_as_shipped_stay_within_two_levels_and_0005_db
     hr = np.asarray(Image.open(lr_file.with_name("img_011_SRF_4_HR.png")).convert("RGB"))
     assert lr.shape[1] == 192
     top = (lr.shape[0] - 24) // 2
-    (tmp_path / "in").mkdir()
-    Image.fromarray(lr[top : top + 24]).save(tmp_path / "in" / "band.png")
-    param = realesrgan_ncnn_model(X4PLUS)
-    outputs = {}
-    for run, tile in (("tiled", 64), ("whole", 4096)):
-        upscale(compose_train(["device=cpu", f"weights={param}", f"input={tmp_path / 'in'}", f"tile_size={tile}",
-                               f"output={tmp_path / run}"], config_name="upscale", run=run))
-        outputs[run] = np.asarray(Image.open(tmp_path / run / "band.png"), dtype=np.int16)
+    outputs = x4plus_tiled_and_whole(compose_train, lr[top : top + 24], 64, tmp_path)
     assert np.abs(outputs["tiled"] - outputs["whole"]).max() <= 2
     hr_band = to_tensor(hr[top * 4 : (top + 24) * 4, : 192 * 4])[None]
     scores = {run: y_psnr(to_tensor(out.astype(np.uint8))[None], hr_band, 4) for run, out in outputs.items()}
@@ -115,13 +122,5 @@ def test_real_x4plus_tiles_with_the_default_overlap_stay_within_two_levels_where
     where a tile's bottom cut meets the image's right border (benchmarks/results/tile_overlap.json)."""
     lr = np.asarray(Image.open(shared_data_dir / "benchmark" / "Set14" / "image_SRF_2" / "img_003_SRF_2_LR.png").convert("RGB"))
     top, left = (lr.shape[0] - 240) // 2, (lr.shape[1] - 240) // 2
-    (tmp_path / "in").mkdir()
-    Image.fromarray(lr[top : top + 240, left : left + 240]).save(tmp_path / "in" / "bridge.png")
-    param = realesrgan_ncnn_model(X4PLUS)
-    outputs = {}
-    for run, tile in (("tiled", 120), ("whole", 240)):
-        upscale(compose_train(["device=cpu", f"weights={param}", f"input={tmp_path / 'in'}", f"tile_size={tile}",
-                               f"output={tmp_path / run}"], config_name="upscale", run=run))
-        outputs[run] = np.asarray(Image.open(tmp_path / run / "bridge.png"), dtype=np.int16)
-    assert outputs["tiled"].shape == (960, 960, 3)
+    outputs = x4plus_tiled_and_whole(compose_train, lr[top : top + 240, left : left + 240], 120, tmp_path)
     assert np.abs(outputs["tiled"] - outputs["whole"]).max() <= 2
