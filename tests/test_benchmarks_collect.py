@@ -254,5 +254,6 @@ def test_no_training_scores_only_the_published_rows_next_to_bicubic(shared_data_
     assert [(row["model"], row["published"]) for row in board["rows"]] == [("bicubic", False), ("tiny_rrdb", True)]
     assert board["rows"][1]["sets"]["Set5"]["count"] == 5
     assert not (tmp_path / "work" / "train").exists()  # the profile's srcnn job was neither trained nor collected
+    assert board["description"].startswith("Published weights and external outputs only (--no-training)")
     with pytest.raises(SISRError, match="--no-training scores only --weights and --external rows"):
         run(parse_args([*args]))

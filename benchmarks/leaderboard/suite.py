@@ -118,6 +118,12 @@ def run_suite(
             StopSignals.enter_phase("scoring")
             board = build_leaderboard(profile, runs, scratch, external, published)
             board.skipped = skipped
+            if not (train or collect):
+                board.description = (
+                    f"Published weights and external outputs only (--no-training): none of the {profile.name} "
+                    f"profile's jobs were trained or collected; its test sets and measurement settings are used. "
+                    f"The profile: {profile.description}"
+                )
             StopSignals.enter_phase("rendering")
             paths = write_outputs(profile, board, out_dir or work_dir, scratch)
         except StopRequested as stop:  # the leaderboard files of an earlier run in out_dir are left as they were
