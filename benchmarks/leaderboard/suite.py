@@ -102,9 +102,10 @@ def run_suite(
             rows, with bicubic at their scales.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
+    given_rows_only = not (train or collect)
     with StopSignals("training the jobs"):
         try:
-            profile, skipped = runnable_jobs(profile) if train or collect else (profile, [])
+            profile, skipped = (profile, []) if given_rows_only else runnable_jobs(profile)
             for name, reason in skipped:
                 print(f"[benchmarks] {name}: {reason}", flush=True)
             if collect:
@@ -118,7 +119,7 @@ def run_suite(
             StopSignals.enter_phase("scoring")
             board = build_leaderboard(profile, runs, scratch, external, published)
             board.skipped = skipped
-            if not (train or collect):
+            if given_rows_only:
                 board.description = (
                     f"Published weights and external outputs only (--no-training): none of the {profile.name} "
                     f"profile's jobs were trained or collected; its test sets and measurement settings are used. "

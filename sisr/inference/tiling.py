@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # What tiling costs a deep network, measured on Real-ESRGAN's published x4plus weights (RRDBNet x4, 23 blocks) by
 # `python -m benchmarks.speed.tile_overlap`, whose result is the committed benchmarks/results/tile_overlap.json:
 # central 240x240 crops of four Set14 x2 LR images upscaled in 2 x 2 tiles of 120 LR pixels (the CPU memory
-# budget's split) against whole; the largest difference, in 1/255 levels after rounding, for each overlap.
+# budget's split with the old overlap of 64) against whole; the largest difference, in 1/255 levels after rounding, for each overlap.
 TILED_ERROR_LEVELS: dict[int, int] = {16: 93, 48: 23, 64: 8, 72: 3, 80: 1, 96: 1}
 # The default LR context around every tile: the smallest measured overlap at most 1 level off (half the 2-level
 # bound, a margin for images not measured). An earlier one-sided measurement on 40-row bands had chosen 64, which

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Mapping
 
 import torch
 
 log = logging.getLogger(__name__)
 
 
-def allocated_cpus(environ: Mapping[str, str] = os.environ) -> int | None:
+def allocated_cpus() -> int | None:
     """The CPUs SLURM gave each task of this job (`SLURM_CPUS_PER_TASK`), None outside a job or when unset."""
-    value = environ.get("SLURM_CPUS_PER_TASK", "")
+    value = os.environ.get("SLURM_CPUS_PER_TASK", "")
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
